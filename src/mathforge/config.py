@@ -1,0 +1,182 @@
+"""Typed views of params.yaml: one model per stage section.
+
+`params.yaml` is the only source of settings. Each stage reads its own section
+with :func:`load_params`, e.g. ``cfg = load_params("synthesize")``; an unknown
+or mistyped key fails with its dotted name and the allowed keys, a wrong type
+fails with the expected one. Every field's description says what it does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParamsError(ValueError):
+    """params.yaml has an unknown key, a wrong type or a bad value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------- taxonomy
+class TaxonomyParams(_Section):
+    seed_glob: str = Field(
+        "*.jsonl", description="which files of the seed directory to read (glob, sorted)"
+    )
+
+
+# ------------------------------------------------------------------- synthesize
+class LLMBackendParams(_Section):
+    backend: Literal["openai"] = Field(
+        "openai", description="generation backend for Self-Instruct calls"
+    )
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+    )
+    model: str | None = Field(None, description="model name sent to the endpoint")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="environment variable holding the API key (may be unset)"
+    )
+    concurrency: int = Field(8, ge=1, description="requests in flight at once")
+    max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts, with backoff")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout in seconds")
+
+
+class SelfInstructParams(_Section):
+    prompts_per_subject: int = Field(
+        20, ge=1, description="Self-Instruct requests per subject (each with fresh examples)"
+    )
+    examples_per_prompt: int = Field(
+        4, ge=1, description="k seed problems shown in each prompt (Self-Instruct used 8)"
+    )
+    machine_examples_per_prompt: int = Field(
+        1, ge=0, description="of the k examples, how many come from already-kept synthesized ones"
+    )
+    problems_per_response: int = Field(
+        5, ge=1, description="new problems asked for in one response"
+    )
+    samples_per_prompt: int = Field(1, ge=1, description="responses sampled per prompt (n)")
+    prompts_per_round: int = Field(
+        8,
+        ge=1,
+        description="prompts sent together before the novelty filter runs; kept problems "
+        "become examples of later rounds (fewer, larger rounds generate faster)",
+    )
+    temperature: float = Field(1.0, ge=0, description="sampling temperature")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
+    max_tokens: int = Field(1024, ge=1, description="max new tokens per response")
+    endpoint: LLMBackendParams = Field(
+        default_factory=LLMBackendParams, description="where the model is served"
+    )
+
+
+class SynthesizeParams(_Section):
+    generator: Literal["programmatic", "llm", "auto"] = Field(
+        "programmatic",
+        description="programmatic (exact teacher, CPU default), llm (Self-Instruct), "
+        "or auto (programmatic where a subject has a generator, llm otherwise)",
+    )
+    seed: int = Field(0, description="random seed of all draws in this stage")
+    per_subject: int = Field(
+        200, ge=0, description="in-distribution problems to keep per subject (after novelty)"
+    )
+    hard_fraction: float = Field(
+        0.3, ge=0, le=1, description="share of in-distribution draws using the hard variant"
+    )
+    ood_per_subject: int = Field(
+        30, ge=0, description="out-of-distribution problems per subject (held out for eval/test)"
+    )
+    max_draws_factor: float = Field(
+        5.0, ge=1, description="give up on a subject after per_subject * this many draws"
+    )
+    novelty_threshold: float = Field(
+        0.7, ge=0, le=1, description="drop a problem whose ROUGE-L F vs any kept one exceeds this"
+    )
+    self_instruct: SelfInstructParams = Field(
+        default_factory=SelfInstructParams, description="the llm path (Self-Instruct)"
+    )
+
+
+# ------------------------------------------------------------------------ split
+class SplitParams(_Section):
+    seed: int = Field(0, description="random seed of the stratified split")
+    eval_fraction: float = Field(
+        0.15, ge=0, lt=1, description="share of each subject's in-distribution problems for eval"
+    )
+    test_fraction: float = Field(
+        0.15, ge=0, lt=1, description="share of each subject's in-distribution problems for test"
+    )
+    ood_eval_fraction: float = Field(
+        0.5, ge=0, le=1, description="share of out-of-distribution problems for eval (rest: test)"
+    )
+    decontam_ngram: int = Field(8, ge=1, description="word n-gram size for decontamination")
+    decontam_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="drop a train problem when this share of its n-grams occurs in eval/test",
+    )
+
+    @model_validator(mode="after")
+    def _fractions_leave_train(self) -> SplitParams:
+        if self.eval_fraction + self.test_fraction >= 1:
+            raise ValueError("eval_fraction + test_fraction must be below 1")
+        return self
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "taxonomy": TaxonomyParams,
+    "synthesize": SynthesizeParams,
+    "split": SplitParams,
+}
+
+
+def _format_error(section: str, model: type[BaseModel], err: ValidationError) -> str:
+    lines = [f"params.yaml section '{section}' is invalid:"]
+    for e in err.errors():
+        dotted = ".".join([section, *(str(p) for p in e["loc"])])
+        if e["type"] == "extra_forbidden":
+            # Walk the model to the parent of the unknown key to list its allowed keys.
+            parent: Any = model
+            for part in e["loc"][:-1]:
+                parent = parent.model_fields[str(part)].annotation
+            allowed = ", ".join(parent.model_fields)
+            lines.append(f"  unknown key '{dotted}'; allowed keys: {allowed}")
+        else:
+            lines.append(f"  '{dotted}': {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_section(section: str, values: dict[str, Any] | None) -> _Section:
+    """Validate one section's raw mapping into its typed model."""
+    if section not in SECTIONS:
+        raise ParamsError(f"unknown params section '{section}'; known: {', '.join(SECTIONS)}")
+    model = SECTIONS[section]
+    try:
+        return model.model_validate(values or {})
+    except ValidationError as err:
+        raise ParamsError(_format_error(section, model, err)) from None
+
+
+def load_params(section: str, path: str | Path = "params.yaml") -> Any:
+    """Read `path` and return its `section` as the stage's typed config."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: top level must be a mapping of stage sections")
+    return parse_section(section, raw.get(section))
+
+
+def check_all(path: str | Path = "params.yaml") -> dict[str, _Section]:
+    """Validate every section of params.yaml; unknown top-level sections are errors too."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ParamsError(
+            f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
+        )
+    return {name: parse_section(name, raw.get(name)) for name in SECTIONS}
