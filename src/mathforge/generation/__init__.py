@@ -1,0 +1,23 @@
+"""Text generation behind one small interface; see :mod:`mathforge.generation.base`."""
+
+from __future__ import annotations
+
+from mathforge.config import LLMBackendParams
+from mathforge.generation.base import Chat, GenerationError, SamplingParams, TextGenerator
+
+__all__ = [
+    "Chat",
+    "GenerationError",
+    "SamplingParams",
+    "TextGenerator",
+    "build_generator",
+]
+
+
+def build_generator(cfg: LLMBackendParams) -> TextGenerator:
+    """The backend `cfg.backend` names, configured from `cfg`; its module is imported here only."""
+    if cfg.backend == "openai":
+        from mathforge.generation.openai_backend import OpenAIChatGenerator
+
+        return OpenAIChatGenerator.from_params(cfg)
+    raise ValueError(f"unknown generation backend {cfg.backend!r}")

@@ -1,0 +1,1 @@
+"""Synthesis of new problems per subject (the `synthesize` stage's library)."""
