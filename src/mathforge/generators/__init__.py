@@ -1,0 +1,58 @@
+"""The programmatic teacher: per-subject problem generators with exact reference solutions.
+
+In the CPU demo these stand in for annotators and a strong teacher: every
+problem comes with its exact answer and a mixed CoT+PoT reference solution
+(`mathforge.solution`) whose programs print that answer.
+
+    SUBJECTS["percentages"]["successive_discounts"](random.Random(7), "hard")
+    generate("percentages", "successive_discounts", random.Random(7), "hard")
+
+`SUBJECTS` maps subject -> skill name -> generator, in a stable order. Each
+generator draws everything from the `random.Random` it is given, so a seed
+reproduces a problem exactly. Variants: see `mathforge.generators.base`; the
+lead-ins and reorderings that vary the questions' surface: `framing`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from mathforge.generators import (
+    arithmetic,
+    calculus,
+    counting_probability,
+    linear_equations,
+    matrices,
+    number_theory,
+    percentages,
+)
+from mathforge.generators.base import VARIANTS, Problem, Skill
+from mathforge.generators.framing import framed
+
+__all__ = ["SUBJECTS", "VARIANTS", "Problem", "Skill", "generate"]
+
+_MODULES = {
+    "arithmetic": arithmetic,
+    "linear_equations": linear_equations,
+    "matrices": matrices,
+    "calculus": calculus,
+    "percentages": percentages,
+    "number_theory": number_theory,
+    "counting_probability": counting_probability,
+}
+
+# every skill's question gets a lead-in / reordering for surface variety (see `framing`)
+SUBJECTS: dict[str, dict[str, Skill]] = {
+    subject: {name: framed(subject, skill) for name, skill in module.SKILLS.items()}
+    for subject, module in _MODULES.items()
+}
+
+
+def generate(subject: str, skill: str, rng: random.Random, variant: str) -> Problem:
+    """One problem of `subject`/`skill` in `variant` ("base" | "hard" | "ood"), drawn from `rng`."""
+    if subject not in SUBJECTS:
+        raise KeyError(f"unknown subject {subject!r}; known: {', '.join(SUBJECTS)}")
+    skills = SUBJECTS[subject]
+    if skill not in skills:
+        raise KeyError(f"unknown skill {skill!r} for {subject!r}; known: {', '.join(skills)}")
+    return skills[skill](rng, variant)

@@ -1,0 +1,197 @@
+"""The real `dvc repro` on a tiny profile, in a copy of the repository.
+
+Checks what a user relies on: the stages run and write valid, traceable
+outputs; a second repro does nothing; `dvc exp run -S` reruns only the stages a
+param touches; `mathforge query` answers; a bad seed file fails with file:line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from mathforge.lineage import question_id
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"synthesize": {"per_subject": 12, "ood_per_subject": 4}}
+
+pytestmark = pytest.mark.slow
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "OMP_NUM_THREADS": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
+    out = proc.stdout + proc.stderr
+    return {
+        name for name in ("taxonomy", "synthesize", "split") if f"Running stage '{name}'" in out
+    }
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A fresh git+DVC copy of the working tree with the tiny profile, after one repro."""
+    repo = tmp_path_factory.mktemp("e2e") / "repo"
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if (
+            src.is_file()
+            and not rel.startswith(("data/", "models/", "metrics/"))
+            or rel.startswith("data/seeds/")
+        ):
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, repo / rel)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "tiny profile"], repo)
+    first = run(["dvc", "repro"], repo)
+    assert stages_run(first) == {"taxonomy", "synthesize", "split"}
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "repro"], repo)
+    return repo
+
+
+def test_outputs_are_written_and_traceable(repo):
+    seeds = pl.read_parquet(repo / "data/taxonomy/seeds.parquet")
+    questions = pl.read_parquet(repo / "data/questions/questions.parquet")
+    splits = {
+        s: pl.read_parquet(repo / f"data/splits/{s}.parquet") for s in ("train", "eval", "test")
+    }
+    subjects = set(seeds["subject"])
+    assert len(subjects) >= 7
+    programmatic = questions.filter(pl.col("generator") == "programmatic")
+    # Every subject reached its tiny quota, in and out of distribution.
+    per = programmatic.group_by("subject", pl.col("variant") == "ood").len()
+    assert per.height == 2 * len(subjects) and per["len"].min() >= 4
+    # Lineage: content-hash ids, and every seed id resolves to a real seed of the same subject.
+    assert all(
+        question_id(q) == i for q, i in questions.select("question", "question_id").iter_rows()
+    )
+    seed_subject = dict(seeds.select("seed_id", "subject").iter_rows())
+    for row in questions.select("subject", "seed_ids").iter_rows(named=True):
+        assert row["seed_ids"] and all(seed_subject[s] == row["subject"] for s in row["seed_ids"])
+    # Splits: OOD only in eval/test, nothing lost beyond counted contamination.
+    assert splits["train"]["ood"].sum() == 0
+    assert splits["eval"]["ood"].sum() > 0 and splits["test"]["ood"].sum() > 0
+    metrics = json.loads((repo / "metrics/split.json").read_text())
+    assert (
+        sum(p.height for p in splits.values()) + metrics["dropped_contaminated"] == questions.height
+    )
+    synth = json.loads((repo / "metrics/synthesize.json").read_text())
+    rejects = pl.read_parquet(repo / "data/questions/rejects.parquet")
+    assert synth["rejects"] == rejects.height
+    assert set(rejects["reason"]) <= {"not_novel", "duplicate_question"}
+
+
+def test_second_repro_does_nothing(repo):
+    proc = run(["dvc", "repro"], repo)
+    assert stages_run(proc) == set()
+    assert "up to date" in (proc.stdout + proc.stderr)
+
+
+def test_query_answers_from_the_views(repo):
+    proc = run(
+        [
+            "mathforge",
+            "query",
+            "select subject, count(*) as n from questions group by 1 order by 1",
+            "-f",
+            "json",
+        ],
+        repo,
+    )
+    answer = {row["subject"]: row["n"] for row in json.loads(proc.stdout)}
+    questions = pl.read_parquet(repo / "data/questions/questions.parquet")
+    assert answer == dict(questions.group_by("subject").len().iter_rows())
+    # One query from a training row back to its seed.
+    proc = run(
+        [
+            "mathforge",
+            "query",
+            "-f",
+            "json",
+            "select t.question_id, s.seed_id, s.file from train t, unnest(t.seed_ids) u(sid) "
+            "join seeds s on s.seed_id = u.sid limit 3",
+        ],
+        repo,
+    )
+    assert len(json.loads(proc.stdout)) == 3
+
+
+def test_exp_run_reruns_only_what_a_param_touches(repo):
+    proc = run(["dvc", "exp", "run", "-S", "split.seed=3"], repo)
+    assert stages_run(proc) == {"split"}
+    proc = run(["dvc", "exp", "run", "-S", "synthesize.seed=1"], repo)
+    assert stages_run(proc) == {"synthesize", "split"}
+    run(["git", "checkout", "--", "params.yaml"], repo)
+    run(["dvc", "checkout", "-q"], repo)
+
+
+def test_bad_seed_file_fails_with_file_and_line_and_writes_nothing(repo):
+    seed_file = sorted((repo / "data/seeds").glob("*.jsonl"))[0]
+    original = seed_file.read_text()
+    n_lines = len(original.splitlines())
+    try:
+        seed_file.write_text(original + '{"id": "broken", "subject": \n')
+        before = sorted(p.name for p in (repo / "data/taxonomy").iterdir())
+        # The stage alone: fails, says where, leaves existing outputs untouched.
+        proc = run(
+            [
+                sys.executable,
+                "-m",
+                "stages.taxonomy",
+                "data/seeds",
+                "data/taxonomy",
+                "metrics/taxonomy.json",
+            ],
+            repo,
+            check=False,
+        )
+        assert proc.returncode == 1
+        assert f"{seed_file.relative_to(repo)}:{n_lines + 1}: malformed JSON" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert sorted(p.name for p in (repo / "data/taxonomy").iterdir()) == before
+        # Through DVC: the repro fails and no stage after it runs.
+        proc = run(["dvc", "repro"], repo, check=False)
+        assert proc.returncode != 0
+        assert f"{n_lines + 1}: malformed JSON" in proc.stdout + proc.stderr
+        assert "synthesize" not in stages_run(proc)
+    finally:
+        seed_file.write_text(original)
+        run(["dvc", "checkout", "-q", "--force"], repo)

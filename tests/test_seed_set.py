@@ -1,0 +1,118 @@
+"""The hand-written seed set (data/seeds/<subject>.jsonl): well-formed, covering every skill,
+and every reference solution prints its answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mathforge.generators import SUBJECTS
+from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
+
+SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
+FIELDS = ("id", "subject", "skill", "question", "answer", "solution", "source")
+
+# one interpreter, a fresh namespace per program, stdout captured per program
+WORKER = r"""
+import contextlib, io, json, sys, traceback
+results = []
+for source in json.load(sys.stdin):
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
+        results.append({"stdout": out.getvalue(), "error": None})
+    except BaseException:
+        results.append({"stdout": out.getvalue(), "error": traceback.format_exc(limit=3)})
+json.dump(results, sys.__stdout__)
+"""
+
+
+def _load() -> dict[str, list[dict]]:
+    return {
+        path.stem: [
+            json.loads(line)
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        for path in sorted(SEED_DIR.glob("*.jsonl"))
+    }
+
+
+@pytest.fixture(scope="module")
+def seeds() -> dict[str, list[dict]]:
+    return _load()
+
+
+def test_one_file_per_subject(seeds):
+    assert sorted(seeds) == sorted(SUBJECTS)
+
+
+def test_fields_present_and_non_empty(seeds):
+    for subject, rows in seeds.items():
+        assert 8 <= len(rows) <= 12, f"{subject}: {len(rows)} seeds"
+        for row in rows:
+            assert set(row) == set(FIELDS), row.get("id")
+            for field in FIELDS:
+                assert isinstance(row[field], str) and row[field].strip(), (row["id"], field)
+            assert row["subject"] == subject, row["id"]
+            assert row["source"] == "mathforge-annotators", row["id"]
+
+
+def test_ids_unique_across_files(seeds):
+    ids = [row["id"] for rows in seeds.values() for row in rows]
+    assert len(ids) == len(set(ids))
+
+
+def test_skills_are_known_and_all_covered(seeds):
+    for subject, rows in seeds.items():
+        skills = {row["skill"] for row in rows}
+        assert skills <= set(SUBJECTS[subject]), (
+            f"{subject}: unknown {skills - set(SUBJECTS[subject])}"
+        )
+        assert skills == set(SUBJECTS[subject]), (
+            f"{subject}: no seed for {set(SUBJECTS[subject]) - skills}"
+        )
+
+
+def test_solutions_are_in_the_mixed_format(seeds):
+    for rows in seeds.values():
+        for row in rows:
+            solution = row["solution"]
+            assert solution.endswith(f"{FINAL_ANSWER_PREFIX} {row['answer']}"), row["id"]
+            assert extract_programs(solution), row["id"]
+            assert solution.split("```python")[0].strip(), (
+                f"{row['id']}: no reasoning before the code"
+            )
+
+
+def test_seed_solutions_print_their_answers(seeds):
+    rows = [row for rows in seeds.values() for row in rows]
+    sources = ["\n".join(extract_programs(row["solution"])) for row in rows]
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER],
+        input=json.dumps(sources),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    failures = []
+    for row, result in zip(rows, json.loads(proc.stdout), strict=False):
+        lines = result["stdout"].strip().splitlines()
+        if result["error"] or not lines or lines[-1].strip() != row["answer"]:
+            failures.append(f"{row['id']}: {result['error'] or lines[-1:]} != {row['answer']}")
+    assert not failures, "\n".join(failures)
+
+
+def test_seed_files_load_with_the_seed_reader():
+    """The pipeline's own reader accepts the files (schema, ids, non-empty fields)."""
+    seeds_module = pytest.importorskip("mathforge.seeds")
+    table = seeds_module.read_seed_files(sorted(SEED_DIR.glob("*.jsonl")))
+    assert table.height == sum(len(rows) for rows in _load().values())
