@@ -114,7 +114,7 @@ class SplitParams(_Section):
     ood_eval_fraction: float = Field(
         0.5, ge=0, le=1, description="share of out-of-distribution problems for eval (rest: test)"
     )
-    decontam_ngram: int = Field(8, ge=1, description="word n-gram size for decontamination")
+    decontam_ngram: int = Field(10, ge=1, description="word n-gram size for decontamination")
     decontam_threshold: float = Field(
         0.5,
         gt=0,
