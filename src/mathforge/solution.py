@@ -17,6 +17,8 @@ blocks print the answer on their last stdout line), then a final-answer line::
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 FINAL_ANSWER_PREFIX = "Final answer:"
 
@@ -35,3 +37,219 @@ def render_solution(text: str, programs: list[str], answer: str | None = None) -
 def extract_programs(solution: str) -> list[str]:
     """The fenced python blocks of a solution, in order (empty list if none)."""
     return [block.strip("\n") for block in _FENCE.findall(solution)]
+
+
+# ------------------------------------------------------------------------------ parsing
+PROGRAM_LANGUAGES = frozenset({"", "python", "py", "python3", "py3"})  # fences read as programs
+TEMPLATE = "solve_mixed.jinja"
+
+_OPEN_FENCE = re.compile(r"^[ \t]*(`{3,})[ \t]*([A-Za-z0-9_+-]*)[ \t]*(.*)$")
+_FINAL_LINE = re.compile(
+    r"^[ \t>*_#-]*final[ \t]+answer[ \t]*[*_]*[ \t]*[:：=-]?[ \t]*[*_]*[ \t]*"
+    r"(?:is[ \t]+)?([^\n]*)$",
+    re.IGNORECASE,
+)
+_ANSWER_IS = re.compile(
+    r"\bthe[ \t]+(?:final[ \t]+)?answer[ \t]+is[ \t]*:?[ \t]*"
+    r"([^\n]{1,200}?)[ \t]*(?:\.[ \t]*$|\.\s|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?%?"
+_CLAIM = re.compile(
+    r"(?:=|≈|\\approx|\bis\b|\bare\b|\bequals?\b|\bgives?\b|\bgets?\b|\bmakes?\b|\byields?\b|"
+    r"\bresults?\s+in\b|\bcomes?\s+to\b|\bleaves?\b|\btotal\s+of\b|\bto\s+get\b|->|→)"
+    r"\s*(?:about\s+|exactly\s+|only\s+|just\s+)?(?:\\?\$\s*)?"
+    rf"(\\frac\{{-?\d+\}}\{{\d+\}}|{_NUMBER})"
+    r"(?!\s*(?:[-+*/×^·]|\\times|\\cdot|x)\s*[\d(])(?!\d)(?![.,]\d)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ParsedSolution:
+    """A model's (or a reference) CoT+PoT solution, split into its parts.
+
+    `missing` names what was absent: a subset of ("text", "program", "final_answer"), plus
+    flags for damaged layout: "unclosed_fence" (a block ran to the end of the text) and
+    "empty_program" (a fenced python block with nothing in it, dropped from `programs`).
+    """
+
+    text: str  # the reasoning text: outside code blocks, without the final-answer line
+    programs: list[str]  # fenced python blocks, in order
+    final_answer: str | None  # "Final answer: X"; else the last \boxed{X}; else "The answer is X"
+    claimed_numbers: list[str]  # numbers the text states as results ("= 42", "is 3.5", "gives 7")
+    missing: tuple[str, ...]
+
+
+def _last_boxed(text: str) -> str | None:
+    """The content of the last closed ``\\boxed{..}`` (the last 10 tried: bounded work)."""
+    start = text.rfind("\\boxed")
+    for _ in range(10):
+        if start == -1:
+            return None
+        i = start + len("\\boxed")
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            depth = 0
+            for j in range(i, min(len(text), i + 5000)):
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                if depth == 0:
+                    return text[i + 1 : j].strip()
+        start = text.rfind("\\boxed", 0, start)
+    return None
+
+
+def _split_blocks(text: str) -> tuple[list[str], list[str], list[str]]:
+    """(text segments, python programs, flags) by a line scanner over ``` fences.
+
+    A fence opens at the start of a line with 3+ backticks and an optional language; it
+    closes at a line of at least as many backticks alone, or at backticks ending a code line
+    (``print(x)```), the usual model slip. Backticks inside a code line (a string holding
+    "```") do not close it. Blocks in other languages (```text, ```output) stay in the text.
+    """
+    segments: list[str] = []
+    programs: list[str] = []
+    flags: list[str] = []
+    lines = text.split("\n")
+    current: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _OPEN_FENCE.match(lines[i])
+        if not m:
+            current.append(lines[i])
+            i += 1
+            continue
+        ticks, language, rest = m.group(1), m.group(2).lower(), m.group(3)
+        if rest.endswith(ticks) and rest[: -len(ticks)].strip():  # ```print(1)``` on one line
+            code_lines, closed, i = [rest[: -len(ticks)]], True, i + 1
+        else:
+            code_lines = [rest] if rest.strip() else []
+            triple_quotes = rest.count('"""') + rest.count("'''")  # odd: inside a string
+            closed = False
+            i += 1
+            while i < len(lines):
+                line = lines[i]
+                stripped = line.strip()
+                if triple_quotes % 2:  # a fence inside a triple-quoted string is code
+                    triple_quotes += line.count('"""') + line.count("'''")
+                    code_lines.append(line)
+                    i += 1
+                    continue
+                if stripped.startswith(ticks) and stripped.strip("`") == "":
+                    closed, i = True, i + 1
+                    break
+                if stripped.endswith(ticks) and not stripped.endswith("`" * (len(ticks) + 1)):
+                    before = line.rstrip()[: -len(ticks)]
+                    if before.count('"') % 2 == 0 and before.count("'") % 2 == 0:
+                        code_lines.append(before)
+                        closed, i = True, i + 1
+                        break
+                triple_quotes += line.count('"""') + line.count("'''")
+                code_lines.append(line)
+                i += 1
+        if not closed:
+            flags.append("unclosed_fence")
+        if language in PROGRAM_LANGUAGES:
+            segments.append("\n".join(current))
+            current = []
+            program = "\n".join(code_lines).strip("\n")
+            if program.strip():
+                programs.append(program)
+            else:
+                flags.append("empty_program")
+        else:  # not a program: keep the block as text
+            current.append(f"{ticks}{language}")
+            current.extend(code_lines)
+            if closed:
+                current.append(ticks)
+    segments.append("\n".join(current))
+    return segments, programs, flags
+
+
+def _claimed_numbers(text: str) -> list[str]:
+    numbers: list[str] = []
+    for m in _CLAIM.finditer(text):
+        value = m.group(1)
+        if value.startswith("\\frac"):
+            num, den = re.findall(r"-?\d+", value)
+            value = f"{num}/{den}"
+        value = re.sub(r"\s+", "", value)
+        if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?", value):
+            value = value.replace(",", "")
+        numbers.append(value)
+    return numbers
+
+
+def parse_solution(text: str) -> ParsedSolution:
+    """Split a CoT+PoT solution into reasoning text, programs and final answer.
+
+    Never raises on model output: anything that is not a string, or is empty, parses to an
+    empty solution whose `missing` says so.
+    """
+    if not isinstance(text, str):
+        text = ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    segments, programs, flags = _split_blocks(text)
+
+    final_answer: str | None = None
+    for index, segment in enumerate(segments):  # every "Final answer:" line outside code
+        kept = []
+        for line in segment.split("\n"):
+            m = _FINAL_LINE.match(line)
+            if m is None:
+                kept.append(line)
+            elif m.group(1).strip(" \t*_"):
+                final_answer = m.group(1).strip(" \t*_")  # the last one wins
+        segments[index] = "\n".join(kept)
+    reasoning = "\n\n".join(seg.strip() for seg in segments if seg.strip())
+    if final_answer is not None:
+        boxed = _last_boxed(final_answer)  # "Final answer: $\boxed{14}$" -> 14
+        final_answer = boxed if boxed else final_answer
+    else:
+        final_answer = _last_boxed(reasoning)
+        if final_answer is None:
+            matches = list(_ANSWER_IS.finditer(reasoning))
+            final_answer = matches[-1].group(1).strip() if matches else None
+    if final_answer is not None:
+        final_answer = final_answer.strip().strip("$").strip() or None
+
+    missing = [name for name, absent in (("text", not reasoning), ("program", not programs),
+               ("final_answer", final_answer is None)) if absent]  # fmt: skip
+    missing += [flag for flag in dict.fromkeys(flags)]
+    return ParsedSolution(
+        text=reasoning,
+        programs=programs,
+        final_answer=final_answer,
+        claimed_numbers=_claimed_numbers(reasoning),
+        missing=tuple(missing),
+    )
+
+
+def program_of(parsed: ParsedSolution | str) -> str:
+    """The solution's blocks joined into one program, in order, for one execution (a later
+    block sees an earlier block's variables). Takes a ParsedSolution or solution text."""
+    if isinstance(parsed, str):
+        parsed = parse_solution(parsed)
+    return "\n\n".join(program.rstrip() for program in parsed.programs) + (
+        "\n" if parsed.programs else ""
+    )
+
+
+def solve_prompt(question: str, examples: Sequence[Mapping[str, str]] = ()) -> list[dict[str, str]]:
+    """The chat asking a model to solve `question` in the mixed format (system + user message).
+
+    `examples`: optional worked examples, mappings with "question" and "solution".
+    """
+    from mathforge.prompts import render
+
+    common = {"final_answer_prefix": FINAL_ANSWER_PREFIX}
+    return [
+        {"role": "system", "content": render(TEMPLATE, role="system", **common).strip()},
+        {
+            "role": "user",
+            "content": render(
+                TEMPLATE, role="user", question=question, examples=list(examples), **common
+            ),
+        },
+    ]
