@@ -70,8 +70,7 @@ TEMPLATES = [
     "{a} earns ${n1} per hour {j}. How much does {a} earn after working {n2} hours?",
     "A {i} costs ${n3}. {a} has saved ${n1} and earns ${n2} a week. How many weeks until "
     "{a} can buy the {i}?",
-    "{a} is {n1} years old. {b} is {n2} years older than {a}. How old will {b} be in {n3} "
-    "years?",
+    "{a} is {n1} years old. {b} is {n2} years older than {a}. How old will {b} be in {n3} years?",
     "{a} bakes {n1} trays of {o} with {n2} {o} on each tray. {a} sells {n3} of them. How "
     "many {o} remain?",
     "A rectangle has a length of {n1} cm and a width of {n2} cm. What is its area?",
@@ -90,8 +89,7 @@ TEMPLATES = [
     "together?",
     "A tank holds {n3} liters of water. It leaks {n1} liters every hour. How much water is "
     "left after {n2} hours?",
-    "{a} spent ${n1} on {o} and ${n2} on a {i}. {a} started with ${n3}. How much money is "
-    "left?",
+    "{a} spent ${n1} on {o} and ${n2} on a {i}. {a} started with ${n3}. How much money is left?",
     "Tickets to {p} cost ${n1} for adults and ${n2} for children. How much do {n3} adults "
     "and 2 children pay?",
     "{a} runs {n1} kilometers every morning and {n2} kilometers every evening. How many "
@@ -102,11 +100,9 @@ TEMPLATES = [
     "trees are still alive?",
     "A recipe needs {n1} cups of flour for {n2} cookies. How much flour is needed for {n3} "
     "cookies?",
-    "{a} and {b} together have {n3} {o}. {a} has {n1} more than {b}. How many {o} does {b} "
-    "have?",
+    "{a} and {b} together have {n3} {o}. {a} has {n1} more than {b}. How many {o} does {b} have?",
     "The sum of two numbers is {n3} and their difference is {n1}. What are the two numbers?",
-    "A {v} leaves at {n1} o'clock and arrives {n2} hours later. At what time does it "
-    "arrive?",
+    "A {v} leaves at {n1} o'clock and arrives {n2} hours later. At what time does it arrive?",
     "{a} saves {n1}% of a ${n3} paycheck from {j}. How much does {a} save?",
     "What is {n1} percent of {n3}?",
     "Solve for x: {n1}x + {n2} = {n3}.",
@@ -199,14 +195,28 @@ def exponent(rows: list[dict], key: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="*", default=[500, 1000, 2000],
-                    help="sizes run with BOTH the reference and ours")
-    ap.add_argument("--big-sizes", type=int, nargs="*", default=[10000, 50000, 100000],
-                    help="sizes run with ours only")
+    ap.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[500, 1000, 2000],
+        help="sizes run with BOTH the reference and ours",
+    )
+    ap.add_argument(
+        "--big-sizes",
+        type=int,
+        nargs="*",
+        default=[10000, 50000, 100000],
+        help="sizes run with ours only",
+    )
     ap.add_argument("--threshold", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--corpus", choices=["templated", "distinct"], default="templated",
-                    help="templated math problems (default) or near-duplicate-free texts")
+    ap.add_argument(
+        "--corpus",
+        choices=["templated", "distinct"],
+        default="templated",
+        help="templated math problems (default) or near-duplicate-free texts",
+    )
     ap.add_argument("--ref-procs", type=int, default=4, help="Pool size (Self-Instruct: 4)")
     ap.add_argument("--json", default="benchmarks/results/novelty.json")
     args = ap.parse_args()
@@ -222,9 +232,15 @@ def main() -> None:
         ref = reference_filter(problems, args.threshold, args.ref_procs)
         t_ref = time.perf_counter() - t0
         agree = sum(x == y for x, y in zip(ours, ref, strict=True)) / n
-        row = {"n": n, "ref_s": round(t_ref, 3), "ours_s": round(t_ours, 4),
-               "speedup": round(t_ref / t_ours, 1), "kept": sum(ours), "ref_kept": sum(ref),
-               "agreement": agree}
+        row = {
+            "n": n,
+            "ref_s": round(t_ref, 3),
+            "ours_s": round(t_ours, 4),
+            "speedup": round(t_ref / t_ours, 1),
+            "kept": sum(ours),
+            "ref_kept": sum(ref),
+            "agreement": agree,
+        }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     for n in args.big_sizes:
@@ -232,32 +248,47 @@ def main() -> None:
         t0 = time.perf_counter()
         ours = novelty_filter(problems, args.threshold)
         t_ours = time.perf_counter() - t0
-        row = {"n": n, "ref_s": None, "ours_s": round(t_ours, 4), "speedup": None,
-               "kept": sum(ours), "ref_kept": None, "agreement": None}
+        row = {
+            "n": n,
+            "ref_s": None,
+            "ours_s": round(t_ours, 4),
+            "speedup": None,
+            "kept": sum(ours),
+            "ref_kept": None,
+            "agreement": None,
+        }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     rows.sort(key=lambda r: r["n"])
     exponent(rows, "ours_s")
     exponent([r for r in rows if r["ref_s"]], "ref_s")
 
-    print("| N | reference (s) | ours (s) | speed-up | kept | agreement | "
-          "exp. ref | exp. ours |")
+    print("| N | reference (s) | ours (s) | speed-up | kept | agreement | exp. ref | exp. ours |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+
         def fmt(v, spec=""):
             return "—" if v is None else format(v, spec)
-        print(f"| {r['n']:,} | {fmt(r['ref_s'], '.1f')} | {r['ours_s']:.3f} | "
-              f"{fmt(r['speedup'], ',.0f')}{'' if r['speedup'] is None else '×'} | "
-              f"{r['kept']:,} | "
-              f"{'—' if r['agreement'] is None else format(r['agreement'], '.0%')} | "
-              f"{fmt(r.get('ref_s_exponent'))} | {fmt(r.get('ours_s_exponent'))} |")
+
+        print(
+            f"| {r['n']:,} | {fmt(r['ref_s'], '.1f')} | {r['ours_s']:.3f} | "
+            f"{fmt(r['speedup'], ',.0f')}{'' if r['speedup'] is None else '×'} | "
+            f"{r['kept']:,} | "
+            f"{'—' if r['agreement'] is None else format(r['agreement'], '.0%')} | "
+            f"{fmt(r.get('ref_s_exponent'))} | {fmt(r.get('ours_s_exponent'))} |"
+        )
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"corpus": args.corpus, "threshold": args.threshold, "seed": args.seed,
-            "ref_procs": args.ref_procs,
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "command": " ".join([Path(sys.executable).name, *sys.argv])}
+    meta = {
+        "corpus": args.corpus,
+        "threshold": args.threshold,
+        "seed": args.seed,
+        "ref_procs": args.ref_procs,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     if any(r["agreement"] is not None and r["agreement"] < 1 for r in rows):
         sys.exit("decisions differ from the reference")

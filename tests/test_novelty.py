@@ -98,8 +98,14 @@ def test_rapidfuzz_cutoff_margin_is_safe():
         cutoffs.append(max(0.0, 2 * lcs / (m + n) - nv._ABS_MARGIN))
     for q, c, cut in zip(queries, choices, cutoffs, strict=True):
         assert Indel.normalized_similarity(q, c, score_cutoff=cut) > 0
-        mat = process.cdist([q, q], [c], scorer=Indel.normalized_similarity,
-                            score_cutoff=cut, workers=-1, dtype=np.float32)
+        mat = process.cdist(
+            [q, q],
+            [c],
+            scorer=Indel.normalized_similarity,
+            score_cutoff=cut,
+            workers=-1,
+            dtype=np.float32,
+        )
         assert (mat > 0).all()
 
 
@@ -158,7 +164,11 @@ def test_templated_math_problems(blocks):
     for _ in range(160):
         a, b = rng.sample(names, 2)
         text = rng.choice(templates).format(
-            a=a, b=b, o=rng.choice(objects), x=rng.randint(1, 30), y=rng.randint(1, 30),
+            a=a,
+            b=b,
+            o=rng.choice(objects),
+            x=rng.randint(1, 30),
+            y=rng.randint(1, 30),
             z=rng.randint(30, 99),
         )
         if rng.random() < 0.2:

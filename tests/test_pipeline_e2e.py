@@ -45,9 +45,8 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
 
 def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
     out = proc.stdout + proc.stderr
-    return {
-        name for name in ("taxonomy", "synthesize", "split") if f"Running stage '{name}'" in out
-    }
+    names = ("taxonomy", "synthesize", "split", "base")
+    return {name for name in names if f"Running stage '{name}'" in out}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def repo(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny profile"], repo)
     first = run(["dvc", "repro"], repo)
-    assert stages_run(first) == {"taxonomy", "synthesize", "split"}
+    assert stages_run(first) == {"taxonomy", "synthesize", "split", "base"}
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "repro"], repo)
     return repo
@@ -155,10 +154,13 @@ def test_query_answers_from_the_views(repo):
 
 
 def test_exp_run_reruns_only_what_a_param_touches(repo):
+    # base reads only the train split: a new split seed changes train, so base reruns too.
     proc = run(["dvc", "exp", "run", "-S", "split.seed=3"], repo)
-    assert stages_run(proc) == {"split"}
+    assert stages_run(proc) == {"split", "base"}
     proc = run(["dvc", "exp", "run", "-S", "synthesize.seed=1"], repo)
-    assert stages_run(proc) == {"synthesize", "split"}
+    assert stages_run(proc) == {"synthesize", "split", "base"}
+    proc = run(["dvc", "exp", "run", "-S", "base.tokenizer.vocab_size=1024"], repo)
+    assert stages_run(proc) == {"base"}
     run(["git", "checkout", "--", "params.yaml"], repo)
     run(["dvc", "checkout", "-q"], repo)
 

@@ -8,8 +8,9 @@ fails with the expected one. Every field's description says what it does.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -32,8 +33,10 @@ class TaxonomyParams(_Section):
 
 # ------------------------------------------------------------------- synthesize
 class LLMBackendParams(_Section):
-    backend: Literal["openai"] = Field(
-        "openai", description="generation backend for Self-Instruct calls"
+    backend: Literal["openai", "transformers"] = Field(
+        "openai",
+        description="openai (any OpenAI-compatible HTTP endpoint) or transformers (a local "
+        "model, CPU or GPU); vllm is not implemented yet",
     )
     base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
@@ -45,6 +48,24 @@ class LLMBackendParams(_Section):
     concurrency: int = Field(8, ge=1, description="requests in flight at once")
     max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts, with backoff")
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout in seconds")
+    model_path: str | None = Field(
+        None,
+        description="transformers: a model directory (e.g. models/base/policy_small, or a "
+        "pretrained pointer written by the base stage), a local path or an HF name",
+    )
+    device: str = Field("cpu", description="transformers: torch device, e.g. cpu, cuda, cuda:1")
+    batch_size: int = Field(
+        64,
+        ge=1,
+        description="transformers: sequences decoded together (prompts x n); tiny models "
+        "pay a per-step overhead, so batch generously",
+    )
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
+        "float32", description="transformers: weight dtype (auto = the checkpoint's)"
+    )
+    threads: int | None = Field(
+        None, ge=1, description="transformers: torch CPU threads (null = torch's default)"
+    )
 
 
 class SelfInstructParams(_Section):
@@ -129,10 +150,94 @@ class SplitParams(_Section):
         return self
 
 
+# ------------------------------------------------------------------------- base
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ARCHITECTURE_FIELDS = (
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "num_kv_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "tie_word_embeddings",
+)
+
+
+class BaseTokenizerParams(_Section):
+    vocab_size: int = Field(
+        2048, ge=300, description="BPE vocabulary size asked for (256 bytes + specials + merges)"
+    )
+    min_frequency: int = Field(2, ge=1, description="a merge needs a pair seen at least this often")
+
+
+class BaseModelParams(_Section):
+    """One base model: a tiny Llama built from the size fields, or a pretrained one by name."""
+
+    pretrained: str | None = Field(
+        None,
+        description="HF name or local path of a pretrained model (GPU profile); recorded, never "
+        "downloaded; when set every size field must be null",
+    )
+    hidden_size: int | None = Field(None, ge=8, description="model width")
+    num_layers: int | None = Field(None, ge=1, description="transformer blocks")
+    num_heads: int | None = Field(None, ge=1, description="attention heads (divides hidden_size)")
+    num_kv_heads: int | None = Field(
+        None, ge=1, description="key/value heads (divides num_heads; fewer = grouped-query)"
+    )
+    intermediate_size: int | None = Field(None, ge=1, description="MLP width")
+    max_position_embeddings: int | None = Field(
+        None, ge=16, description="longest sequence (prompt + completion) in tokens"
+    )
+    tie_word_embeddings: bool | None = Field(
+        None, description="share input embeddings and LM head (fewer parameters)"
+    )
+
+    @model_validator(mode="after")
+    def _pretrained_or_sizes(self) -> BaseModelParams:
+        given = [name for name in ARCHITECTURE_FIELDS if getattr(self, name) is not None]
+        if self.pretrained is not None and given:
+            raise ValueError(
+                f"give either pretrained or the size fields, not both (set: {', '.join(given)})"
+            )
+        if self.pretrained is None:
+            missing = [name for name in ARCHITECTURE_FIELDS if getattr(self, name) is None]
+            if missing:
+                raise ValueError(
+                    f"a model built from config needs {', '.join(missing)} "
+                    "(or pretrained: <HF name or path>)"
+                )
+            assert self.hidden_size and self.num_heads and self.num_kv_heads
+            if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
+                raise ValueError("num_heads must divide hidden_size and num_kv_heads num_heads")
+        return self
+
+
+class BaseParams(_Section):
+    seed: int = Field(0, description="seed of the random weight init of every built model")
+    tokenizer: BaseTokenizerParams = Field(
+        default_factory=BaseTokenizerParams, description="the BPE tokenizer trained on train"
+    )
+    models: dict[str, BaseModelParams] = Field(
+        default_factory=dict,
+        description="name -> model, saved under models/base/<name>/ (names: a-z 0-9 _ -); "
+        "dvc.yaml's artifacts list the same names",
+    )
+
+    @model_validator(mode="after")
+    def _model_names(self) -> BaseParams:
+        if not self.models:
+            raise ValueError("models must name at least one model")
+        bad = [name for name in self.models if not _MODEL_NAME.match(name)]
+        if bad:
+            raise ValueError(f"model names must match [a-z0-9][a-z0-9_-]*: {', '.join(bad)}")
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "synthesize": SynthesizeParams,
     "split": SplitParams,
+    "base": BaseParams,
 }
 
 
@@ -144,7 +249,10 @@ def _format_error(section: str, model: type[BaseModel], err: ValidationError) ->
             # Walk the model to the parent of the unknown key to list its allowed keys.
             parent: Any = model
             for part in e["loc"][:-1]:
-                parent = parent.model_fields[str(part)].annotation
+                if isinstance(parent, type) and issubclass(parent, BaseModel):
+                    parent = parent.model_fields[str(part)].annotation
+                else:  # a key of a dict[str, Model] field: step into the value type
+                    parent = get_args(parent)[-1]
             allowed = ", ".join(parent.model_fields)
             lines.append(f"  unknown key '{dotted}'; allowed keys: {allowed}")
         else:

@@ -170,9 +170,7 @@ def _survivors(matrix: np.ndarray) -> dict[int, list[int]]:
     return {rows_l[a]: cols_l[a:b] for a, b in zip(starts, ends, strict=True)}
 
 
-def novelty_filter(
-    texts: list[str], threshold: float = 0.7, pool: list[str] = ()
-) -> list[bool]:
+def novelty_filter(texts: list[str], threshold: float = 0.7, pool: list[str] = ()) -> list[bool]:
     """Keep/drop decisions of Self-Instruct's ROUGE-L filter, identical to the reference.
 
     ``texts[i]`` is kept (True) iff its rouge-score ROUGE-L F-measure against every text
@@ -254,15 +252,25 @@ def novelty_filter(
             queries = [q_sketch[i] for i in active]
             old: dict[int, list[int]] = {}
             if kept_sketch:
-                old = _survivors(process.cdist(
-                    queries, kept_sketch, scorer=Indel.normalized_similarity,
-                    score_cutoff=cutoff, workers=workers, dtype=np.float32,
-                ))
+                old = _survivors(
+                    process.cdist(
+                        queries,
+                        kept_sketch,
+                        scorer=Indel.normalized_similarity,
+                        score_cutoff=cutoff,
+                        workers=workers,
+                        dtype=np.float32,
+                    )
+                )
             new: dict[int, list[int]] = {}
             if len(active) > 1:
                 mat = process.cdist(
-                    queries, [k_sketch[i] for i in active], scorer=Indel.normalized_similarity,
-                    score_cutoff=cutoff, workers=workers, dtype=np.float32,
+                    queries,
+                    [k_sketch[i] for i in active],
+                    scorer=Indel.normalized_similarity,
+                    score_cutoff=cutoff,
+                    workers=workers,
+                    dtype=np.float32,
                 )
                 new = _survivors(np.tril(mat, -1))  # only earlier texts of the block
                 del mat

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from mathforge.config import LLMBackendParams
-from mathforge.generation.base import Chat, GenerationError, SamplingParams, TextGenerator
+from mathforge.generation.base import (
+    Chat,
+    Completion,
+    GenerationError,
+    SamplingParams,
+    TextGenerator,
+)
 
 __all__ = [
     "Chat",
+    "Completion",
     "GenerationError",
     "SamplingParams",
     "TextGenerator",
@@ -20,4 +27,8 @@ def build_generator(cfg: LLMBackendParams) -> TextGenerator:
         from mathforge.generation.openai_backend import OpenAIChatGenerator
 
         return OpenAIChatGenerator.from_params(cfg)
+    if cfg.backend == "transformers":
+        from mathforge.generation.transformers_backend import TransformersGenerator
+
+        return TransformersGenerator.from_params(cfg)
     raise ValueError(f"unknown generation backend {cfg.backend!r}")

@@ -2,7 +2,7 @@
 
 A backend takes chats (OpenAI-style message lists) and returns, per chat and in
 the chats' order, ``n`` sampled completion texts. Backends live in their own
-modules (``openai_backend``; later ``transformers``/``vllm``) and are picked by
+modules (``openai_backend``, ``transformers_backend``; later ``vllm``) and are picked by
 :func:`mathforge.generation.build_generator`, which imports only the chosen one.
 """
 
@@ -22,6 +22,16 @@ class SamplingParams:
     top_p: float = 1.0
     max_tokens: int = 512  # new tokens per completion
     seed: int | None = None  # passed to backends that honour it; None = unseeded
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One completion with its token counts, for backends that know them (transformers)."""
+
+    text: str
+    prompt_tokens: int  # tokens of the rendered prompt (chat template applied)
+    completion_tokens: int  # new tokens generated, the stop token included
+    finish_reason: str  # "stop" (end-of-turn token) | "length" (hit max_tokens)
 
 
 class TextGenerator(Protocol):

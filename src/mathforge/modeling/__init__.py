@@ -1,0 +1,14 @@
+"""Base models of the CPU profile: a BPE tokenizer trained on the data and tiny Llamas.
+
+`tokenizer.py` trains the tokenizer and wraps it as a transformers fast
+tokenizer with a chat template; `tiny.py` builds randomly initialised
+Llama-style causal LMs from params, or records a pretrained model's name
+(GPU profile) without downloading it. `resolve_model_path` turns either kind
+of `models/base/<name>/` directory into what `from_pretrained` takes.
+"""
+
+from __future__ import annotations
+
+from mathforge.modeling.tiny import POINTER_FILE, resolve_model_path
+
+__all__ = ["POINTER_FILE", "resolve_model_path"]

@@ -1,0 +1,176 @@
+"""The transformers backend on a tiny Llama built here (no downloads), and the same model
+served through a real local OpenAI-compatible server read back by the openai backend."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from openai_server import OpenAIServer
+
+from mathforge.config import BaseModelParams, LLMBackendParams, ParamsError
+from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
+from mathforge.generation.openai_backend import OpenAIChatGenerator
+from mathforge.generation.transformers_backend import TransformersGenerator
+from mathforge.generators import SUBJECTS, generate
+from mathforge.modeling.tiny import POINTER_FILE, save_base_model
+from mathforge.modeling.tokenizer import train_bpe, wrap_tokenizer
+
+torch.set_num_threads(1)
+
+SPEC = BaseModelParams(
+    hidden_size=32,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=256,
+    tie_word_embeddings=True,
+)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(1)
+    texts = []
+    for subject, skills in SUBJECTS.items():
+        for skill in skills:
+            problem = generate(subject, skill, rng, "base")
+            texts += [problem.question, problem.solution]
+    tokenizer = wrap_tokenizer(train_bpe(texts, vocab_size=400))
+    path = tmp_path_factory.mktemp("tiny") / "policy"
+    save_base_model(path, SPEC, tokenizer, seed=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def gen(model_dir: Path) -> TransformersGenerator:
+    return TransformersGenerator(str(model_dir), batch_size=16, threads=1)
+
+
+def chat(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "Solve it."}, {"role": "user", "content": text}]
+
+
+def prompt_ids(gen: TransformersGenerator, prompt: list[dict[str, str]]) -> list[int]:
+    return gen.tokenizer.apply_chat_template(prompt, add_generation_prompt=True)["input_ids"]
+
+
+PROMPTS = [
+    chat("What is 3 + 4?"),
+    chat("A shop sells 12 pens at $3 each and 5 notebooks at $7 each. What is the total cost?"),
+    chat("Solve 2x + 5 = 17."),
+    chat("Find the derivative of 3*x**2 + 2*x - 5 with respect to x, then evaluate it at 4."),
+    chat("7"),
+]
+SAMPLE = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_tokens=12, seed=5)
+GREEDY = SamplingParams(n=1, temperature=0.0, max_tokens=12)
+
+
+def test_n_completions_per_prompt_in_prompt_order(gen: TransformersGenerator) -> None:
+    gen.batch_size = 3  # one prompt (x3 sequences) per batch: batch seeds are seed + index
+    try:
+        results = gen.generate(PROMPTS, SAMPLE)
+        alone = [
+            gen.generate([p], SamplingParams(**{**SAMPLE.__dict__, "seed": SAMPLE.seed + i}))[0]
+            for i, p in enumerate(PROMPTS)
+        ]
+    finally:
+        gen.batch_size = 16
+    assert [len(r) for r in results] == [3] * len(PROMPTS)
+    assert all(isinstance(t, str) and t for row in results for t in row)
+    assert results == alone
+
+
+def test_same_seed_same_outputs_and_different_seeds_differ(gen: TransformersGenerator) -> None:
+    first = gen.generate(PROMPTS, SAMPLE)
+    assert gen.generate(PROMPTS, SAMPLE) == first
+    other = gen.generate(PROMPTS, SamplingParams(**{**SAMPLE.__dict__, "seed": 6}))
+    assert other != first
+    assert len({t for row in first for t in row}) > len(PROMPTS)  # samples within a prompt vary
+
+
+def test_left_padding_gives_each_prompt_its_solo_greedy_output(
+    gen: TransformersGenerator,
+) -> None:
+    lengths = [len(prompt_ids(gen, p)) for p in PROMPTS]
+    assert len(set(lengths)) > 2, "prompts of different lengths make padding matter"
+    batched = gen.generate(PROMPTS, GREEDY)
+    alone = [gen.generate([p], GREEDY)[0] for p in PROMPTS]
+    assert batched == alone
+    assert gen.generate(PROMPTS, SamplingParams(n=2, temperature=0.0, max_tokens=12)) == [
+        row * 2 for row in alone
+    ]
+
+
+def test_token_counts(gen: TransformersGenerator) -> None:
+    rows = gen.complete(PROMPTS, SamplingParams(n=2, temperature=1.0, max_tokens=9, seed=0))
+    for prompt, row in zip(PROMPTS, rows, strict=True):
+        rendered = prompt_ids(gen, prompt)
+        for c in row:
+            assert isinstance(c, Completion)
+            assert c.prompt_tokens == len(rendered)
+            assert 1 <= c.completion_tokens <= 9
+            assert (c.finish_reason == "length") == (c.completion_tokens == 9)
+
+
+def test_stops_at_eos_and_does_not_count_padding(gen: TransformersGenerator) -> None:
+    """Force EOS on the batch's first row only: it stops after one token, the others run on."""
+    eos = gen.tokenizer.eos_token_id
+
+    def force_eos(module: Any, args: Any, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        output[0, :, eos] = 1e4
+        return output
+
+    handle = gen.model.lm_head.register_forward_hook(force_eos)
+    try:
+        rows = gen.complete(PROMPTS[:3], SamplingParams(n=1, temperature=0.0, max_tokens=10))
+    finally:
+        handle.remove()
+    assert rows[0] == [Completion("", rows[0][0].prompt_tokens, 1, "stop")]
+    for row in rows[1:]:
+        assert row[0].finish_reason == "length" and row[0].completion_tokens == 10
+        assert gen.tokenizer.pad_token not in row[0].text
+
+
+def test_prompt_past_the_context_window_fails_with_its_index(gen: TransformersGenerator) -> None:
+    long = chat("1 + " * 120 + "1")  # ~240 digit/symbol tokens; the model has 256 positions
+    with pytest.raises(GenerationError, match=r"prompt 2: .* exceed the model's 256 positions"):
+        gen.generate([PROMPTS[0], PROMPTS[1], long], SamplingParams(max_tokens=64))
+
+
+def test_build_generator_from_params(model_dir: Path, tmp_path: Path) -> None:
+    cfg = LLMBackendParams(backend="transformers", model_path=str(model_dir), threads=1)
+    built = build_generator(cfg)
+    assert isinstance(built, TransformersGenerator)
+    with pytest.raises(ParamsError, match="model_path"):
+        build_generator(LLMBackendParams(backend="transformers"))
+    # A pretrained pointer written by the base stage (here to a local path) is followed.
+    (tmp_path / POINTER_FILE).write_text(json.dumps({"pretrained": str(model_dir)}))
+    pointed = TransformersGenerator(str(tmp_path), threads=1)
+    assert pointed.generate(PROMPTS[:2], GREEDY) == built.generate(PROMPTS[:2], GREEDY)
+
+
+def test_served_over_openai_api_gives_the_same_greedy_text(gen: TransformersGenerator) -> None:
+    def respond(request: dict[str, Any]) -> list[str]:
+        params = SamplingParams(
+            n=request.get("n") or 1,
+            temperature=request["temperature"],
+            top_p=request.get("top_p", 1.0),
+            max_tokens=request["max_tokens"],
+        )
+        return gen.generate([request["messages"]], params)[0]
+
+    direct = gen.generate(PROMPTS, GREEDY)
+    with OpenAIServer(respond, model="tiny-policy") as server:
+        client = OpenAIChatGenerator(server.base_url, "tiny-policy", concurrency=1, timeout_s=30)
+        with client:
+            served = client.generate(PROMPTS, GREEDY)
+        bodies = [r.body for r in server.completion_requests]
+    assert served == direct
+    assert all(b is not None and b["temperature"] == 0.0 for b in bodies)
