@@ -19,8 +19,10 @@ with the loss on the completion only. Only `sft.sources` rows, at most
 stay scarce so RFT has problems left to add paths for. The held-out loss uses
 `sft.eval_examples` in-distribution eval rows (stratified by subject). The
 saved model is reloaded and must generate before the output is put in place.
-Default params, default data (1,038 train rows): 300 examples (43 per subject) of 1,038;
-figures of a run: README.md, "SFT".
+Default params, default data (1,038 train rows; 2 shared cores, 1 thread): 300 examples
+(42-43 per subject; 21 seed, 279 programmatic), 100 steps of batch 8 (2.7 epochs).
+policy_small: 119 s (1.19 s a step), final train loss 2.92, held-out 7.66 -> 2.98;
+policy_tiny: 85 s, train loss 3.47, held-out 7.59 -> 3.55.
 """
 
 from __future__ import annotations
@@ -116,12 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     heldout = heldout_rows(read_split(args.eval, "eval"), cfg.eval_examples, cfg.seed)
 
     tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
-    scratch = args.out_dir.parent / f".{args.out_dir.name}.trainer"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        metrics, curve = train_sft(
-            resolve_model_path(args.base_model), examples, heldout, cfg, tmp
-        )
+        metrics, curve = train_sft(resolve_model_path(args.base_model), examples, heldout, cfg, tmp)
         (tmp / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
         write_parquet(examples.select("question_id", "subject", "generator"), tmp / EXAMPLES_FILE)
         sample = check_generates(tmp, heldout["question"][0])
@@ -130,7 +129,6 @@ def main(argv: list[str] | None = None) -> None:
         tmp.rename(args.out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(scratch, ignore_errors=True)
 
     by_subject = examples.group_by("subject").len().sort("subject")
     by_generator = examples.group_by("generator").len().sort("generator")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,11 @@ import yaml
 from mathforge.lineage import question_id
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"synthesize": {"per_subject": 12, "ood_per_subject": 4}}
+TINY = {
+    "synthesize": {"per_subject": 12, "ood_per_subject": 4},
+    "sft": {"max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1},
+}
+SFT = {"sft@policy_small", "sft@policy_tiny"}
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +50,7 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
 
 def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
     out = proc.stdout + proc.stderr
-    names = ("taxonomy", "synthesize", "split", "base")
-    return {name for name in names if f"Running stage '{name}'" in out}
+    return set(re.findall(r"Running stage '([^']+)'", out))
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,7 @@ def repo(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny profile"], repo)
     first = run(["dvc", "repro"], repo)
-    assert stages_run(first) == {"taxonomy", "synthesize", "split", "base"}
+    assert stages_run(first) == {"taxonomy", "synthesize", "split", "base", *SFT}
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "repro"], repo)
     return repo
@@ -154,13 +158,13 @@ def test_query_answers_from_the_views(repo):
 
 
 def test_exp_run_reruns_only_what_a_param_touches(repo):
-    # base reads only the train split: a new split seed changes train, so base reruns too.
+    # base and sft read the train split: a new split seed changes it, so they rerun too.
     proc = run(["dvc", "exp", "run", "-S", "split.seed=3"], repo)
-    assert stages_run(proc) == {"split", "base"}
+    assert stages_run(proc) == {"split", "base", *SFT}
     proc = run(["dvc", "exp", "run", "-S", "synthesize.seed=1"], repo)
-    assert stages_run(proc) == {"synthesize", "split", "base"}
-    proc = run(["dvc", "exp", "run", "-S", "base.tokenizer.vocab_size=1024"], repo)
-    assert stages_run(proc) == {"base"}
+    assert stages_run(proc) == {"synthesize", "split", "base", *SFT}
+    proc = run(["dvc", "exp", "run", "-S", "sft.learning_rate=0.001"], repo)
+    assert stages_run(proc) == SFT
     run(["git", "checkout", "--", "params.yaml"], repo)
     run(["dvc", "checkout", "-q"], repo)
 

@@ -22,9 +22,12 @@ from mathforge.sandbox import ERROR_KINDS, ExecResult, isolation_level, run_prog
 from mathforge.sandbox.vet import is_vetted
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(
-    isolation_level() != "bubblewrap", reason="bubblewrap is not installed or usable here"
-)
+
+
+def test_bubblewrap_is_what_isolates_these_tests():
+    """The suite needs bubblewrap (`make system-deps`); without it every test here must fail."""
+    assert isolation_level() == "bubblewrap"
+
 
 BEFORE = "from fractions import Fraction\nprint(Fraction(1, 3) + Fraction(1, 6))"
 AFTER = "print(sum(range(101)))"
@@ -130,7 +133,9 @@ def test_fork_bomb():
     assert r.error_kind in ("timeout", "killed"), r
     # nothing of it is left on the host
     out = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True).stdout
-    sandbox_uids = {sandbox._slot_uid(s) for s in range(64)}  # (runners stay, as their own uid)
+    sandbox_uids = {  # (runners stay, as their own uid)
+        sandbox._slot_uid(s, lane=lane) for s in range(64) for lane in range(sandbox._LANES)
+    }
     assert not {int(u) for u in out.split()} & sandbox_uids
 
 
@@ -417,3 +422,25 @@ def test_vetted_errors_match_the_fork_path():
         (r.error_kind, r.stdout, r.stderr.replace("line 3", "line 2")) for r in b
     ]
     assert [r.error_kind for r in a] == ["exception", "exit", "exit"]
+
+
+def test_timeouts_overlap_without_starving_quick_programs():
+    # 8 infinite loops (vetted ones move off the runner, unvetted ones hold a lane each) among
+    # 50 quick programs: the loops run side by side, not one after another (>= 4 s serially).
+    loops = ["while True:\n    pass", "import os\nwhile True:\n    pass"] * 4
+    quick = [f"print({i} * {i})" if i % 2 else f"import os\nprint({i} * {i})" for i in range(50)]
+    programs = quick[:]
+    for k, loop in enumerate(loops):
+        programs.insert(k * 7, loop)
+    run_programs(["print(1)"] * 4, workers=2)  # warm pool: time the batch, not the start
+    start = time.monotonic()
+    results = run_programs(programs, workers=2, timeout_s=1.0)
+    elapsed = time.monotonic() - start
+    assert len(results) == len(programs)
+    for program, r in zip(programs, results, strict=True):
+        if program in loops:
+            assert r.error_kind == "timeout", r
+        else:
+            i = int(program.rsplit("(", 1)[1].split(" ")[0])
+            assert (r.ok, r.stdout) == (True, f"{i * i}\n"), (program, r)
+    assert elapsed < 6.0, elapsed

@@ -253,7 +253,9 @@ class BaseParams(_Section):
 class SFTParams(_Section):
     """SFT of every base.models entry on a small set of reference solutions (stage sft@<name>)."""
 
-    seed: int = Field(0, description="seed of the example draws and of training (data order, dropout)")
+    seed: int = Field(
+        0, description="seed of the example draws and of training (data order, dropout)"
+    )
     sources: list[Literal["seed", "programmatic", "llm"]] = Field(
         ["seed", "programmatic"],
         min_length=1,
@@ -263,19 +265,19 @@ class SFTParams(_Section):
     max_examples: int | None = Field(
         300,
         ge=1,
-        description="cap on SFT examples, drawn with `seed` stratified by subject; small on purpose: "
-        "reference solutions are scarce, RFT adds the rest (null = every eligible row)",
+        description="cap on SFT examples, drawn with `seed` stratified by subject; small on "
+        "purpose: reference solutions are scarce, RFT adds the rest (null = every eligible row)",
     )
     eval_examples: int = Field(
         64, ge=1, description="eval-split reference solutions (drawn per subject) for held-out loss"
     )
-    max_steps: int = Field(200, ge=1, description="optimizer steps")
-    batch_size: int = Field(16, ge=1, description="sequences per device per micro-batch")
+    max_steps: int = Field(100, ge=1, description="optimizer steps")
+    batch_size: int = Field(8, ge=1, description="sequences per device per micro-batch")
     gradient_accumulation_steps: int = Field(
         1, ge=1, description="micro-batches per optimizer step (effective batch = product)"
     )
     learning_rate: float = Field(
-        2e-3, gt=0, description="peak AdamW learning rate (tiny models from scratch want ~1e-3)"
+        3e-3, gt=0, description="peak AdamW learning rate (tiny models from scratch want ~1e-3)"
     )
     lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
         "cosine", description="learning-rate schedule after warmup"

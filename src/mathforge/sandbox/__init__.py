@@ -17,57 +17,75 @@ the venv's site-packages at ``/opt/site0``..., a minimal ``/dev``, a private ``/
 private tmpfs ``/tmp``.  The user's home and the repository are not bound at all.  The
 environment is cleared (``--clearenv``) and replaced by the fixed ``_SANDBOX_ENV``
 (``PYTHONHASHSEED=0``, one BLAS thread, ``TZ=UTC``...).  Each program runs in a fresh
-``/tmp/work`` (its cwd, ``HOME`` and ``TMPDIR``) that is removed with everything else in
-``/tmp`` after it ends.  The child applies rlimits: CPU time, address space (the worker's
+``/tmp/work`` (its cwd, ``HOME`` and ``TMPDIR``; ``/tmp/work-<n>`` when it runs in lane n
+beside others, see below) that is removed with what the program left in ``/tmp`` after it
+ends.  The child applies rlimits: CPU time, address space (the worker's
 preloaded size + ``memory_mb``), processes, file size, no core files, 256 fds.  Captured
 stdout+stderr is capped at ``output_limit`` bytes (then the program is killed).
 
-Process containment as root (CI) and as an ordinary user.  The kernel exempts uid 0 from
+Process containment as root (CI) and as an ordinary user. The kernel exempts uid 0 from
 RLIMIT_NPROC, also inside a user namespace that maps to root, so a root caller must not run
-programs as (mapped) root.  As root, bwrap is started WITHOUT a user namespace, with all
+programs as (mapped) root. As root, bwrap is started WITHOUT a user namespace, with all
 capabilities dropped except SETUID/SETGID/KILL/CHOWN/DAC_OVERRIDE/FOWNER for the worker; the
 forked child calls ``setgroups([])``, ``setgid``, ``setuid`` to an unprivileged uid of its own
-(one per slot, ``_slot_uid``), which drops every capability, so RLIMIT_NPROC applies, it cannot
-signal or ptrace the worker (``os.kill(os.getppid(), 9)`` fails) and can write only its own
-``/tmp/work``.  Because ``/root`` is 0700, the interpreter and site-packages are reachable for
-that uid only through the read-only binds at neutral paths.  As an ordinary user, bwrap adds a
-user namespace (``--uid/--gid 65534``); RLIMIT_NPROC counts per (namespace, uid) so it bounds the
-program without counting the user's other processes.  In both cases, after each forked program
-the worker kills the program's session and then every orphan it left (the worker is a child
-subreaper, so orphans come back to it) until none is left.  As an ordinary user the
-program shares the worker's uid and can kill it: that costs a worker restart and the result
-``killed``, never the batch (the worker is non-dumpable, so it cannot be ptraced).
+(one per slot and lane, ``_slot_uid``), which drops every capability, so RLIMIT_NPROC applies,
+it cannot signal or ptrace the worker, the runner or a program in another lane
+(``os.kill(os.getppid(), 9)`` fails) and can write only its own work dir. Because ``/root`` is
+0700, the interpreter and site-packages are reachable for that uid only through the read-only
+binds at neutral paths. As an ordinary user, bwrap adds a user namespace (``--uid/--gid
+65534``); RLIMIT_NPROC counts per (namespace, uid) so it bounds the program without counting the
+user's other processes; there the worker runs one forked program at a time (one lane), since
+programs that share a uid could not be told apart. In both cases, after each forked program the
+worker kills the program's session and then every orphan it left (the worker is a child
+subreaper, so orphans come back to it; as root, only the processes of that program's lane uid: a
+sibling's are never touched) until none is left. As an ordinary user the program shares the
+worker's uid and can kill it: that costs a worker restart and the result ``killed``, never the
+batch (the worker is non-dumpable, so it cannot be ptraced).
 
 Pooling: why a fork-server and not one bwrap per program.  Starting bwrap + Python + importing
 sympy/numpy costs about 1.5 s (measured on the 2-core CI machine) and ~60 MB per process; one
 bwrap per program without the preloads still costs ~30-60 ms and every ``import sympy`` in a
 program another ~0.5 s.  A long-lived worker per slot pays that once.  Workers are kept in a
-module-level pool between calls (``shutdown()`` closes it; it is also closed at exit); the host
-sends them programs in chunks of up to ``_CHUNK`` (one message each way per chunk).
+module-level pool between calls (``shutdown()`` closes it; it is also closed at exit).  The
+host streams programs to a worker in chunks of up to ``_CHUNK``, keeping up to ``_WINDOW`` of
+them unanswered there; the worker answers each as it finishes (a few per message).
 
-Two paths inside a worker.  (1) The fork path: one ``fork()`` of the preloaded interpreter per
+Timeouts overlap.  Inside a worker one event loop keeps up to ``_LANES`` forked programs in
+flight (as root; 1 as an ordinary user), each with its own wall-clock deadline, so a program
+that loops holds one lane, not the queue behind it.  A vetted program that is still running
+in the runner after ``_SLICE_S`` (wall) while others wait is detached: that runner process goes
+on with it alone, in a lane, and a fresh runner (forked from the worker, so no state passes)
+takes the queue; nothing is run twice.  Children and detached runners get a lower priority as
+they use CPU time (nice 5/10/19 at 1/2/4 slices of CPU, on their session's autogroup too), so
+quick programs keep the CPUs; a detached runner whose alarm is due gets its share back so it
+ends on time.  The results do not depend on the lane (a program that prints its cwd or HOME
+aside: ``/tmp/work-<n>`` in lane n > 0).
+
+Two paths inside a worker. (1) The fork path: one ``fork()`` of the preloaded interpreter per
 program (~2-5 ms here), dropped to the slot's uid, rlimits, ``/tmp/work``; every program starts
-from the same interpreter state.  (2) The runner fast path (~0.3 ms a program): a long-lived
-child of the worker, forked once, dropped to a uid of its own (``_slot_uid(slot, runner=True)``)
-with the same rlimits, in the same namespaces, runs programs one after another with ``exec`` in
-fresh globals.  Only programs that pass ``vet.is_vetted`` go there (imports from a small
-allowlist, no ``_`` names or attributes, no exec/eval/open/getattr..., no assignment to
-attributes of imported names, no global/nonlocal, no numpy file I/O; the worker vets, not the
-runner).  Before each program the runner resets the state they can reach (random and numpy
-seeds, a fresh decimal context and ``DefaultContext``, numpy print options and error modes,
-recursion limit, int-str digits, sympy's global parameters) and after it checks the builtins'
-and allowlisted modules' namespaces are unchanged (lazily imported submodules aside), that it
-has no child process and no thread, else it is replaced.  A program that times out there is
-reported as ``timeout`` and the runner is replaced; one that hits MemoryError, RecursionError,
-the output cap, or leaves the runner tainted or dead is run again from scratch on the fork path,
-whose result is the one returned.  Trade-off: vetted programs share a process, so
-cross-program leakage is limited by the vetting, the resets and the checks, not by a fresh
-process (a deliberately obfuscated program, e.g. code in a string handed to ``sympy.sympify``,
-could still change state that later programs in the same runner see); host isolation is
-unchanged (same bwrap namespaces, an unprivileged uid, rlimits).  Everything else, and every
-hostile-looking program (os, sys, ctypes, threading, open, ``__class__``...), takes the fork
-path.  ``benchmarks/bench_sandbox.py`` measures both against OpenAI human-eval's
-one-``multiprocessing.Process``-per-program design (``benchmarks/SANDBOX.md``).
+from the same interpreter state (the worker seeds random/numpy and runs one fixed small sympy
+``solve`` before forking, so no child pays those first-call costs). (2) The runner fast path
+(~0.3 ms a program): a long-lived child of the worker, forked once, dropped to a uid of its own
+(``_slot_uid(slot, runner=True)``) with the same rlimits, in the same namespaces, runs programs
+one after another with ``exec`` in fresh globals. Only programs that pass ``vet.is_vetted`` go
+there (imports from a small allowlist, no ``_`` names or attributes, no
+exec/eval/open/getattr..., no assignment to attributes of imported names, no global/nonlocal, no
+numpy file I/O; the worker vets, not the runner). Before each program the runner resets the
+state they can reach (random and numpy seeds, a fresh decimal context and ``DefaultContext``,
+numpy print options and error modes, recursion limit, int-str digits, sympy's global parameters)
+and after it checks the builtins' and allowlisted modules' namespaces are unchanged (lazily
+imported submodules aside), that it has no child process and no thread, else it is replaced. A
+program that times out there (in the queue's runner or detached) is reported as ``timeout`` and
+that runner is stopped; one that hits MemoryError, RecursionError, the output cap, or leaves the
+runner tainted or dead is run again from scratch on the fork path, whose result is the one
+returned. Trade-off: vetted programs share a process, so cross-program leakage is limited by the
+vetting, the resets and the checks, not by a fresh process (a deliberately obfuscated program,
+e.g. code in a string handed to ``sympy.sympify``, could still change state that later programs
+in the same runner see); host isolation is unchanged (same bwrap namespaces, an unprivileged
+uid, rlimits). Everything else, and every hostile-looking program (os, sys, ctypes, threading,
+open, ``__class__``...), takes the fork path. ``benchmarks/bench_sandbox.py`` measures both
+against OpenAI human-eval's one-``multiprocessing.Process``-per-program design
+(``benchmarks/SANDBOX.md``).
 
 Without bubblewrap the sandbox refuses to run (``SandboxUnavailable``) unless the caller passes
 ``allow_unsandboxed=True``; then the same worker runs as a plain subprocess with the same
@@ -121,6 +139,9 @@ FSIZE_LIMIT = 16 << 20  # largest file a program may write in its temp dir
 _START_TIMEOUT_S = 120.0  # bwrap + python + import sympy/numpy, on a busy 2-core machine
 _CHUNK = 16  # programs per host <-> worker message
 _GRACE_S = 10.0  # extra wall time for the worker's own cleanup before the host gives up on it
+_LANES = 8  # forked programs in flight at once per worker (as root: each lane its own uid)
+_WINDOW = 32  # programs handed to a worker and not answered yet (queued there or running)
+_SLICE_S = 0.05  # a runner program past it is detached (wall s); children niced per CPU s
 
 _SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -216,11 +237,12 @@ def isolation_level() -> str:
 # ------------------------------------------------------------------------------- the worker
 
 
-def _slot_uid(slot: int, runner: bool = False) -> int:
-    """An unprivileged uid for the programs of one slot (as root): distinct per slot, per
-    host process and for the slot's runner, so RLIMIT_NPROC of one program never counts
-    another's processes and a forked program cannot signal the runner (or the reverse)."""
-    return 1_000_000 + (os.getpid() % 100_000) * 128 + (slot % 64) * 2 + int(runner)
+def _slot_uid(slot: int, runner: bool = False, lane: int = 0) -> int:
+    """An unprivileged uid for the programs of one slot's lane (as root): distinct per slot,
+    per lane, per host process and for the slot's runner, so RLIMIT_NPROC of one program never
+    counts another's processes and a forked program cannot signal the runner, a sibling in
+    another lane, or the reverse."""
+    return 1_000_000 + (os.getpid() % 100_000) * 1024 + (slot % 64) * 16 + (15 if runner else lane)
 
 
 def _site_dirs() -> list[str]:
@@ -245,8 +267,9 @@ def _worker_argv(
     source = (here / "vet.py").read_text() + "\n\n" + (here / "worker.py").read_text()
     as_root = os.geteuid() == 0
     config = {
-        "uid": None,
-        "gid": None,
+        "uids": None,
+        "lanes": 1,
+        "slice_s": _SLICE_S,
         "runner_uid": None,
         "nproc": NPROC_LIMIT,
         "fsize": FSIZE_LIMIT,
@@ -276,7 +299,8 @@ def _worker_argv(
         argv += ["--cap-drop", "ALL"]
         for cap in _ROOT_CAPS:
             argv += ["--cap-add", cap]
-        config["uid"] = config["gid"] = _slot_uid(slot)
+        config["uids"] = [_slot_uid(slot, lane=lane) for lane in range(_LANES)]
+        config["lanes"] = _LANES
         config["runner_uid"] = _slot_uid(slot, runner=True)
     else:
         argv += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
@@ -317,6 +341,8 @@ class _Worker:
         self.proc: subprocess.Popen | None = None
         self.tmp_root: str | None = None
         self.errlog = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the slot)
+        self.rbuf = bytearray()  # bytes from the worker not yet parsed
+        self.wbuf = bytearray()  # bytes for the worker not yet written
 
     def start(self) -> None:
         if self.level != "bubblewrap" and self.tmp_root is None:
@@ -334,58 +360,63 @@ class _Worker:
             start_new_session=True,
             cwd="/",
         )
+        assert self.proc.stdin is not None
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self.rbuf = bytearray()
+        self.wbuf = bytearray()
 
     def wait_ready(self) -> None:
         try:
-            self._recv(time.monotonic() + _START_TIMEOUT_S)
+            self.exchange(time.monotonic() + _START_TIMEOUT_S)
         except _WorkerDied as err:
             self.stop()
             raise SandboxUnavailable(f"sandbox worker failed to start: {err}") from None
 
-    def _recv(self, deadline: float) -> dict:
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        buf = b""
-        need = 4
-        size = None
-        while len(buf) < need:
+    def ensure_started(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self.start()
+            self.wait_ready()
+
+    def send(self, params: dict, items: list[tuple[int, str]]) -> None:
+        """Queue programs for the worker (written by ``exchange``, never blocking)."""
+        data = json.dumps({"params": params, "items": items}).encode()
+        self.wbuf += len(data).to_bytes(4, "big") + data
+
+    def exchange(self, deadline: float) -> object:
+        """Write what is queued for the worker while waiting for its next message."""
+        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        fd_in, fd_out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        while True:
+            if len(self.rbuf) >= 4:
+                size = int.from_bytes(self.rbuf[:4], "big")
+                if len(self.rbuf) >= 4 + size:
+                    msg = json.loads(self.rbuf[4 : 4 + size])
+                    del self.rbuf[: 4 + size]
+                    return msg
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _WorkerDied("no answer from the worker in time")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, need - len(buf))
-            if not chunk:
-                raise _WorkerDied(self.stderr_tail() or "worker exited")
-            buf += chunk
-            if size is None and len(buf) == 4:
-                size = int.from_bytes(buf, "big")
-                need = 4 + size
-        return json.loads(buf[4:])
+            writers = [fd_in] if self.wbuf else []
+            ready_r, ready_w, _ = select.select([fd_out], writers, [], remaining)
+            if ready_w:
+                try:
+                    n = os.write(fd_in, self.wbuf)
+                except BlockingIOError:
+                    n = 0
+                except OSError as err:
+                    raise _WorkerDied(str(err)) from None
+                del self.wbuf[:n]
+            if ready_r:
+                chunk = os.read(fd_out, 1 << 20)
+                if not chunk:
+                    raise _WorkerDied(self.stderr_tail() or "worker exited")
+                self.rbuf += chunk
 
     def stderr_tail(self) -> str:
         self.errlog.seek(0)
         return self.errlog.read()[-2000:].decode("utf-8", "replace").strip()
-
-    def run_batch(self, params: dict, sources: list[str]) -> list[dict]:
-        """Run ``sources`` one after another in this worker; one answer dict per source."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
-            self.wait_ready()
-        assert self.proc is not None and self.proc.stdin is not None
-        data = json.dumps({"params": params, "sources": sources}).encode()
-        try:
-            self.proc.stdin.write(len(data).to_bytes(4, "big") + data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as err:
-            raise _WorkerDied(str(err)) from None
-        # Each program gets timeout_s (plus 1 s of backstop in the worker) and its clean-up.
-        budget = len(sources) * (params["timeout_s"] + 2.0) + _GRACE_S
-        answers = self._recv(time.monotonic() + budget)
-        if not isinstance(answers, list) or len(answers) != len(sources):
-            raise _WorkerDied("malformed answer from the worker")
-        return answers
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -460,23 +491,70 @@ def _to_result(answer: dict, level: str) -> ExecResult:
     )
 
 
-def _run_batch(worker: _Worker, params: dict, sources: list[str], level: str) -> list[ExecResult]:
-    start = time.monotonic()
-    try:
-        return [_to_result(answer, level) for answer in worker.run_batch(params, sources)]
-    except SandboxUnavailable as err:
-        duration = time.monotonic() - start
-        return [ExecResult(False, "", str(err), "sandbox", duration, level) for _ in sources]
-    except _WorkerDied as err:
-        duration = time.monotonic() - start
-        alive = worker.proc is not None and worker.proc.poll() is None
-        worker.stop()  # the next batch on this slot starts a fresh worker
-        if len(sources) > 1:  # find the culprit: each program again, alone
-            return [r for source in sources for r in _run_batch(worker, params, [source], level)]
-        if alive:  # it hung past timeout + grace: the sandbox's fault
-            return [ExecResult(False, "", f"[sandbox] {err}", "sandbox", duration, level)]
-        msg = "[sandbox] the worker process died while running this program\n"
-        return [ExecResult(False, "", msg, "killed", duration, level)]
+def _serve(
+    worker: _Worker,
+    params: dict,
+    level: str,
+    programs: list[str],
+    take,
+    results: list[ExecResult | None],
+) -> None:
+    """Keep up to ``_WINDOW`` programs from ``take(n)`` in flight in ``worker`` (it answers
+    each as it finishes, so one that runs long holds a lane, not the queue behind it)."""
+    outstanding: set[int] = set()
+    while True:
+        while len(outstanding) < _WINDOW:
+            more = take(_WINDOW - len(outstanding))
+            if not more:
+                break
+            try:
+                worker.ensure_started()
+            except SandboxUnavailable as err:
+                for i in more:
+                    results[i] = ExecResult(False, "", str(err), "sandbox", 0.0, level)
+                continue
+            worker.send(params, [(i, programs[i]) for i in more])
+            outstanding.update(more)
+        if not outstanding:
+            return
+        # Every program gets timeout_s (plus 1 s of backstop in the worker) and its clean-up;
+        # the host gives up on a worker that answers none of them in that long.
+        deadline = time.monotonic() + len(outstanding) * (params["timeout_s"] + 2.0) + _GRACE_S
+        start = time.monotonic()
+        try:
+            answers = worker.exchange(deadline)
+            if not isinstance(answers, list):
+                raise _WorkerDied("malformed answer from the worker")
+            for i, answer in answers:
+                if i in outstanding:
+                    outstanding.discard(i)
+                    results[i] = _to_result(answer, level)
+        except (_WorkerDied, ValueError, TypeError, KeyError) as err:
+            duration = time.monotonic() - start
+            alive = worker.proc is not None and worker.proc.poll() is None
+            worker.stop()  # the next programs on this slot start a fresh worker
+            left = sorted(outstanding)
+            outstanding.clear()
+            if len(left) > 1:  # find the culprit: each program again, alone
+                for i in left:
+                    _serve(worker, params, level, programs, _once([i]), results)
+            elif alive:  # it hung past timeout + grace: the sandbox's fault
+                msg = f"[sandbox] {err}"
+                results[left[0]] = ExecResult(False, "", msg, "sandbox", duration, level)
+            else:
+                msg = "[sandbox] the worker process died while running this program\n"
+                results[left[0]] = ExecResult(False, "", msg, "killed", duration, level)
+
+
+def _once(indices: list[int]):
+    pending = list(indices)
+
+    def take(n: int) -> list[int]:
+        out = pending[:n]
+        del pending[:n]
+        return out
+
+    return take
 
 
 def run_programs(
@@ -524,14 +602,11 @@ def run_programs(
     chunk = {f: max(1, min(_CHUNK, len(q) // (4 * n))) for f, q in queues.items()}
 
     def serve(worker: _Worker) -> None:
-        while True:
+        def take(n: int) -> list[int]:
             with index_lock:
-                take = list(itertools.islice(iters[worker.flavour], chunk[worker.flavour]))
-            if not take:
-                return
-            batch = _run_batch(worker, params, [programs[i] for i in take], level)
-            for i, result in zip(take, batch, strict=True):
-                results[i] = result
+                return list(itertools.islice(iters[worker.flavour], min(n, chunk[worker.flavour])))
+
+        _serve(worker, params, level, programs, take, results)
 
     with _POOL_LOCK:
         pool = [

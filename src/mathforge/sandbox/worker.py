@@ -2,22 +2,30 @@
 
 It is started by :mod:`mathforge.sandbox` as ``python -s -B -c <vet.py + this file> <config>``
 inside bubblewrap, so it imports nothing from mathforge and reads nothing from the repository.
-It preloads the modules programs use, then serves batches on its stdin/stdout:
+It preloads the modules programs use, then serves programs on its stdin/stdout, streaming:
 
     request  = 4-byte big-endian length + JSON {"params": {"timeout_s", "memory_mb",
-               "output_limit"}, "sources": [...]}
-    response = 4-byte big-endian length + JSON [{"status", "stdout", "stderr", "duration_s"}...]
+               "output_limit"}, "items": [[id, source]...]}
+    response = 4-byte big-endian length + JSON [[id, {"status", "stdout", "stderr",
+               "duration_s"}]...]   (answers in the order programs finish; the host reorders)
 
-A vetted program (``is_vetted``) goes to the runner (``_Runner``: a long-lived child at its own
-uid that execs programs one after another, see the package docstring); when the runner says
-"rerun" (or dies), and for every other program, the worker forks a child that drops to the
-slot's unprivileged uid (when started as root), starts a new session, applies rlimits, chdirs
-into ``/tmp/work`` and exec()s the program with stdout/stderr on pipes.  The parent reads the
-pipes up to the output cap, enforces the wall-clock timeout (poll on the pipes and a pidfd, no
-sleeps), kills the child's session and any orphan it left (re-parented to the worker, a child
-subreaper: read from ``/proc/<pid>/task/<pid>/children``, so nothing is scanned when there are
-none), and empties ``/tmp`` only when the program left something there.  ``status`` is one of:
-ok, exception, syntax, memory, exit, timeout, output_limit, signal:<NAME>.
+One event loop (poll on the host pipe, the children's pipes and pidfds, the runners' pipes,
+with per-program wall-clock deadlines) keeps several programs in flight.  A vetted program
+(``is_vetted``) goes to the runner (``_Runner``: a long-lived child at its own uid that execs
+programs one after another, see the package docstring); one that runs past ``SLICE_S`` while
+others wait is *detached*: that runner goes on with it alone in a lane (niced, its own alarm
+still ends it at timeout_s) and a fresh runner takes the queue.  When a runner says "rerun" (or
+dies), and for every other program, the worker forks a child in a free lane (up to ``LANES``
+at once: 8 as root, where each lane has its own unprivileged uid and work dir ``/tmp/work`` or
+``/tmp/work-<n>``; 1 otherwise) that drops to the lane's uid, starts a new session, applies
+rlimits, chdirs into its work dir and exec()s the program with stdout/stderr on pipes.  The
+worker reads the pipes up to the output cap, enforces the timeout, lowers the priority of
+children and detached runners as they use CPU time (``NICE_STEPS``; also their session's
+autogroup, else nice would not count across sessions), kills the child's session and then
+every orphan of that lane's uid (re-parented to the worker, a child subreaper: read from
+``/proc/<pid>/task/<pid>/children``, so nothing is scanned when there are none), and removes
+what that uid left in ``/tmp``.  ``status`` is one of: ok, exception, syntax, memory, exit,
+timeout, output_limit, signal:<NAME>.
 """
 
 # ruff: noqa: SIM105  (plain try/except: this file imports as little as it can)
@@ -67,6 +75,17 @@ def _setup():
     random.seed(0)
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(0)
+    if "sympy" in sys.modules:
+        # Likewise sympy's first solve fills caches and lazy state (~80 ms): paid once here,
+        # not by every runner and child (a runner past its slice is replaced by a fresh one).
+        # The same fixed warm-up in every worker: each program still starts from one state.
+        try:
+            sympy = sys.modules["sympy"]
+            x = sympy.Symbol("x")
+            sympy.solve(sympy.Eq(2 * x + 1, 3), x)
+            sympy.factorint(12)
+        except Exception:  # noqa: BLE001 - an optimisation only
+            pass
     import gc
 
     gc.collect()
@@ -99,16 +118,47 @@ def _send(fd, obj):
         data = data[os.write(fd, data) :]
 
 
-def _child(req, out_w, err_w, base_vm_kb):
+LANES = CONFIG["lanes"]  # forked programs in flight at once (>1 only with a uid per lane)
+UIDS = CONFIG["uids"]  # the unprivileged uid of each lane (as root), else None
+SLICE_S = CONFIG["slice_s"]  # past this: a runner program is detached, a child niced
+# A forked program's nice value by the CPU time it has used (a multi-level feedback queue):
+# quick programs keep the CPUs, long ones share what is left, all at the same priority.
+NICE_STEPS = ((SLICE_S, 5), (2 * SLICE_S, 10), (4 * SLICE_S, 19))
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid):
+    """CPU seconds (user + system) used by process ``pid``, 0.0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _work_dir(lane):
+    return WORK if lane == 0 else f"{WORK}-{lane}"
+
+
+def _lane_uid(lane):
+    return None if UIDS is None else UIDS[lane]
+
+
+def _child(req, out_w, err_w, base_vm_kb, lane):
     import resource
 
     try:
         os.setsid()
-        if CONFIG["uid"] is not None:
+        uid = _lane_uid(lane)
+        if uid is not None:
             os.setgroups([])
-            os.setgid(CONFIG["gid"])
-            os.setuid(CONFIG["uid"])
-        os.chdir(WORK)
+            os.setgid(uid)
+            os.setuid(uid)
+        work = _work_dir(lane)
+        os.chdir(work)
+        if lane:
+            os.environ["HOME"] = os.environ["TMPDIR"] = work
         cpu = int(req["timeout_s"]) + 1
         limits = [
             (resource.RLIMIT_CPU, (cpu, cpu + 1)),
@@ -189,15 +239,28 @@ def _children(me):
     return pids
 
 
-def _clean_up(pgid, keep=()):
-    """Kill the program's session, then every orphan it left (re-parented to us) and theirs."""
+def _uid_of(pid):
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
         pass
+    return -1
+
+
+def _sweep(keep, uid=None):
+    """Kill every orphan a program left (re-parented to us) and theirs, until none is left.
+
+    ``uid``: only processes of that uid (the program's lane, or the runner's) are its
+    leftovers; a sibling lane's processes run at another uid and are never touched.  Without
+    lanes (one forked program at a time) every child but ``keep`` is a leftover."""
     me = os.getpid()
     for _ in range(5000):
         strays = _children(me) - set(keep)
+        if uid is not None and strays:
+            strays = {pid for pid in strays if _uid_of(pid) == uid}
         if not strays:
             return
         for pid in strays:
@@ -213,131 +276,220 @@ def _clean_up(pgid, keep=()):
     sys.exit("could not kill the program's processes")
 
 
-def _empty_tmp():
-    """Remove everything a program left in /tmp (and /dev/shm); cheap when it left nothing."""
+def _remove(path):
     import shutil
 
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _make_work(lane):
+    work = _work_dir(lane)
+    if not os.path.isdir(work):
+        os.mkdir(work, 0o700)
+        uid = _lane_uid(lane)
+        if uid is not None:
+            os.chown(work, uid, uid)
+
+
+def _empty_tmp():
+    """Remove everything in /tmp (and /dev/shm) but an empty, intact /tmp/work (one lane)."""
     dirs = [TMP, "/dev/shm"] if CONFIG["pid_namespace"] else [TMP]
     for d in dirs:
         for name in os.listdir(d):
             path = os.path.join(d, name)
-            if path == WORK and not os.listdir(WORK) and _work_intact():
+            if path == WORK and not os.listdir(WORK) and _work_intact(0):
                 continue  # the program left its cwd empty: keep it for the next one
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-    if not os.path.isdir(WORK):
-        os.mkdir(WORK, 0o700)
-        if CONFIG["uid"] is not None:
-            os.chown(WORK, CONFIG["uid"], CONFIG["gid"])
+            _remove(path)
+    _make_work(0)
 
 
-def _work_intact():
-    st = os.lstat(WORK)
-    uid = os.getuid() if CONFIG["uid"] is None else CONFIG["uid"]
+def _clean_lane(lane):
+    """After the program of ``lane``: remove only what that program left.  With one lane,
+    everything in /tmp; with lanes, its own work dir and whatever its uid owns in /tmp and
+    /dev/shm (siblings run at other uids and cannot write there: /tmp is the worker's)."""
+    if LANES == 1:
+        _empty_tmp()
+        return
+    uid = _lane_uid(lane)
+    work = _work_dir(lane)
+    if lane or os.listdir(work) or not _work_intact(lane):
+        _remove(work)  # lanes past 0 exist only while one of their programs runs
+    for d in [TMP, "/dev/shm"] if CONFIG["pid_namespace"] else [TMP]:
+        for name in os.listdir(d):
+            path = os.path.join(d, name)
+            try:
+                if os.lstat(path).st_uid == uid:
+                    _remove(path)
+            except OSError:
+                pass
+    _make_work(0)
+
+
+def _work_intact(lane):
+    st = os.lstat(_work_dir(lane))
+    uid = os.getuid() if _lane_uid(lane) is None else _lane_uid(lane)
     return st.st_uid == uid and (st.st_mode & 0o7777) == 0o700
 
 
-def _run(req, base_vm_kb):
-    import select
-    import time
+def _set_autogroup_nice(sid, nice):
+    """The nice value of session ``sid``'s autogroup (no CAP_SYS_NICE needed for >= 0)."""
+    try:
+        with open(f"/proc/{sid}/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:
+        pass
 
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(out_r)
-        os.close(err_r)
-        _child(req, out_w, err_w, base_vm_kb)
-    os.close(out_w)
-    os.close(err_w)
-    pidfd = os.pidfd_open(pid)
-    bufs = {out_r: bytearray(), err_r: bytearray()}
-    cap = req["output_limit"]
-    deadline = start + req["timeout_s"]
-    poller = select.poll()
-    for fd in (out_r, err_r, pidfd):
-        poller.register(fd, select.POLLIN)
-    open_fds = {out_r, err_r}
-    status = None
-    exited = False
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            status = "timeout"
-            break
-        events = poller.poll(remaining * 1000)
-        for fd, _ev in events:
-            if fd == pidfd:
-                exited = True
-                continue
-            data = os.read(fd, 65536)
-            if data:
-                bufs[fd] += data
-            else:
-                poller.unregister(fd)
-                open_fds.discard(fd)
-        if len(bufs[out_r]) + len(bufs[err_r]) > cap:
-            status = "output_limit"
-            break
-        if exited:
-            # Drain what the program wrote before it exited (a straggler may hold the pipes).
-            for fd in list(open_fds):
-                os.set_blocking(fd, False)
-                try:
-                    while len(bufs[fd]) <= cap:
-                        data = os.read(fd, 65536)
-                        if not data:
-                            break
-                        bufs[fd] += data
-                except BlockingIOError:
-                    pass
-            if len(bufs[out_r]) + len(bufs[err_r]) > cap:
-                status = "output_limit"
-            break
-    duration = time.monotonic() - start
-    if not exited:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _, wstatus = os.waitpid(pid, 0)
-    os.close(pidfd)
-    _clean_up(pid, keep=RUNNER.keep())
-    _empty_tmp()
-    for fd in (out_r, err_r):
-        os.close(fd)
-    if status is None:
-        if os.WIFSIGNALED(wstatus):
-            sig = os.WTERMSIG(wstatus)
-            if sig == signal.SIGXCPU or (
-                sig == signal.SIGKILL and duration >= req["timeout_s"] * 0.9
-            ):
-                status = "timeout"
-            elif sig == signal.SIGXFSZ:
-                status = "output_limit"
-            else:
-                status = "signal:" + signal.Signals(sig).name
+
+def _set_nice(pgid, uid, nice):
+    """Lower the priority of a program's process group (its session: ``pgid`` is also its
+    session id).  The kernel may group the CPU share by session (autogroup), so the session's
+    autogroup gets the nice value too, else nice would not count against other sessions.
+    As root the worker takes the program's uid as its effective uid for setpriority (it has no
+    CAP_SYS_NICE) and takes uid 0 back at once."""
+    _set_autogroup_nice(pgid, nice)
+    try:
+        if uid is not None:
+            os.seteuid(uid)
+        os.setpriority(os.PRIO_PGRP, pgid, nice)
+    except OSError:
+        pass
+    finally:
+        if uid is not None:
+            os.seteuid(0)
+
+
+class _Priority:
+    """Lowers a program's priority step by step as it uses CPU time (``NICE_STEPS``)."""
+
+    def __init__(self, pid, uid, start):
+        self.pid, self.uid = pid, uid
+        self.cpu0 = _cpu_s(pid)  # a runner's CPU time before this program
+        self.step = 0  # index into NICE_STEPS of the next priority drop
+        self.check = start + NICE_STEPS[0][0]  # CPU time <= wall time: not sooner
+
+    def update(self, now):
+        if self.step >= len(NICE_STEPS) or now < self.check:
+            return
+        cpu = _cpu_s(self.pid) - self.cpu0
+        threshold, nice = NICE_STEPS[self.step]
+        if cpu < threshold:
+            self.check = now + max(threshold - cpu, 0.01)
+            return
+        self.step += 1
+        if self.step < len(NICE_STEPS):
+            self.check = now + NICE_STEPS[self.step][0] - cpu
+        _set_nice(self.pid, self.uid, nice)
+
+    def timer(self):
+        return self.check if self.step < len(NICE_STEPS) else None
+
+
+class _Job:
+    """One forked program in flight in a lane."""
+
+    def __init__(self, job_id, req, lane, base_vm_kb):
+        import time
+
+        _make_work(lane)
+        self.id = job_id
+        self.req = req
+        self.lane = lane
+        self.exited = False
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.close(out_r)
+            os.close(err_r)
+            _child(req, out_w, err_w, base_vm_kb, lane)
+        os.close(out_w)
+        os.close(err_w)
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.out_r, self.err_r = out_r, err_r
+        self.bufs = {out_r: bytearray(), err_r: bytearray()}
+        self.open = {out_r, err_r}
+        self.deadline = self.start + req["timeout_s"]
+        self.priority = _Priority(pid, _lane_uid(lane), self.start)
+
+    def fds(self):
+        return (self.out_r, self.err_r, self.pidfd)
+
+    def size(self):
+        return len(self.bufs[self.out_r]) + len(self.bufs[self.err_r])
+
+    def read(self, fd, poller):
+        data = os.read(fd, 65536)
+        if data:
+            self.bufs[fd] += data
         else:
-            code = os.WEXITSTATUS(wstatus)
-            status = {
-                0: "ok",
-                EXIT_EXCEPTION: "exception",
-                EXIT_SYNTAX: "syntax",
-                EXIT_MEMORY: "memory",
-                EXIT_SETUP: "sandbox",
-            }.get(code, "exit")
-    return {
-        "status": status,
-        "stdout": bytes(bufs[out_r][:cap]).decode("utf-8", "backslashreplace"),
-        "stderr": bytes(bufs[err_r][:cap]).decode("utf-8", "backslashreplace"),
-        "duration_s": duration,
-    }
+            poller.unregister(fd)
+            self.open.discard(fd)
+
+    def drain(self):
+        """Read what the program wrote before it exited (a straggler may hold the pipes)."""
+        cap = self.req["output_limit"]
+        for fd in list(self.open):
+            os.set_blocking(fd, False)
+            try:
+                while len(self.bufs[fd]) <= cap:
+                    data = os.read(fd, 65536)
+                    if not data:
+                        break
+                    self.bufs[fd] += data
+            except BlockingIOError:
+                pass
+
+    def finish(self, status, keep):
+        import time
+
+        duration = time.monotonic() - self.start
+        for kill in (os.killpg, os.kill):  # its session (before the pid can be reused), itself
+            try:
+                kill(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        _, wstatus = os.waitpid(self.pid, 0)
+        os.close(self.pidfd)
+        _sweep(keep, _lane_uid(self.lane))
+        _clean_lane(self.lane)
+        for fd in (self.out_r, self.err_r):
+            os.close(fd)
+        req = self.req
+        if status is None:
+            if os.WIFSIGNALED(wstatus):
+                sig = os.WTERMSIG(wstatus)
+                if sig == signal.SIGXCPU or (
+                    sig == signal.SIGKILL and duration >= req["timeout_s"] * 0.9
+                ):
+                    status = "timeout"
+                elif sig == signal.SIGXFSZ:
+                    status = "output_limit"
+                else:
+                    status = "signal:" + signal.Signals(sig).name
+            else:
+                code = os.WEXITSTATUS(wstatus)
+                status = {
+                    0: "ok",
+                    EXIT_EXCEPTION: "exception",
+                    EXIT_SYNTAX: "syntax",
+                    EXIT_MEMORY: "memory",
+                    EXIT_SETUP: "sandbox",
+                }.get(code, "exit")
+        cap = req["output_limit"]
+        return {
+            "status": status,
+            "stdout": bytes(self.bufs[self.out_r][:cap]).decode("utf-8", "backslashreplace"),
+            "stderr": bytes(self.bufs[self.err_r][:cap]).decode("utf-8", "backslashreplace"),
+            "duration_s": duration,
+        }
 
 
 # ------------------------------------------------------------------------------- the runner
@@ -541,7 +693,7 @@ class _Runner:
         self.pid = pid
         self.memory_mb = memory_mb
 
-    def stop(self):
+    def stop(self, keep=()):
         if self.pid is None:
             return
         try:
@@ -555,63 +707,192 @@ class _Runner:
         os.waitpid(self.pid, 0)
         os.close(self.cmd_w)
         os.close(self.res_r)
-        pid, self.pid = self.pid, None
-        _clean_up(pid)  # whatever it left behind (it may not fork: this is a backstop)
+        self.pid = None
+        # whatever it left behind (it may not fork: this is a backstop)
+        _sweep(keep, CONFIG["runner_uid"] if LANES > 1 else None)
 
-    def run(self, req, base_vm_kb):
-        """The runner's answer, or None when the program must go to a fresh child."""
-        import select
-        import time
-
+    def submit(self, req, base_vm_kb, keep):
+        """Hand one program to the runner; False when it could not take it."""
         if self.pid is not None and self.memory_mb != req["memory_mb"]:
-            self.stop()
+            self.stop(keep)
         if self.pid is None:
             self.start(req["memory_mb"], base_vm_kb)
-        start = time.monotonic()
-        ready = [True]
         try:
             _send(self.cmd_w, req)
-            ready, _, _ = select.select([self.res_r], [], [], req["timeout_s"] + 1.0)
-            if not ready:
-                raise EOFError  # it ignored its alarm: the backstop
+        except OSError:
+            self.stop(keep)
+            return False
+        return True
+
+    def collect(self, req, keep):
+        """The runner's answer (its pipe is readable), or None when the program must go to a
+        fresh child."""
+        try:
             size = int.from_bytes(_read_exact(self.res_r, 4), "big")
             if size > 8 * req["output_limit"] + 4096:
                 raise EOFError
             answer = json.loads(_read_exact(self.res_r, size))
             if answer["replace"]:
-                self.stop()
+                self.stop(keep)
         except (EOFError, OSError, ValueError, KeyError):
-            timed_out = self.pid is not None and not ready
-            self.stop()
-            if timed_out:
-                duration = time.monotonic() - start
-                return {"status": "timeout", "stdout": "", "stderr": "", "duration_s": duration}
+            self.stop(keep)
             return None
         if answer["status"] == "rerun":
             return None
         return answer
 
 
-RUNNER = _Runner()
+FLUSH = 8  # answers sent back together (or sooner when the worker runs out of queued work)
+FLUSH_S = 0.01
 
 
 def main():
+    import heapq
+    import math
+    import select
+    import time
+    from collections import deque
+
     proto_in, proto_out = _setup()
     _empty_tmp()
     base_vm_kb = _vm_size_kb()
     _send(proto_out, {"ready": True, "base_vm_kb": base_vm_kb})
+    runner = _Runner()  # takes the vetted programs, one after another
+    runner_q, fork_q = deque(), deque()  # (id, req), in arrival order
+    free = list(range(LANES))  # a heap: the lowest free lane first
+    jobs = {}  # pid -> _Job
+    by_fd = {}  # fd -> _Job
+    # Runners with a program in flight: res_r -> [runner, id, req, start, lane or None,
+    # priority (a _Priority once detached; None once its alarm is due)].  The
+    # one with lane None is ``runner``; the others were detached from the queue when their
+    # program ran past the slice: each holds a lane until it answers, then is stopped.
+    busy = {}
+    poller = select.poll()
+    poller.register(proto_in, select.POLLIN)
+    out = []  # [id, answer] not yet sent
+    out_since = 0.0
+
+    def keep():
+        return set(jobs) | {entry[0].pid for entry in busy.values()} | set(runner.keep())
+
+    def done(job_id, answer):
+        nonlocal out_since
+        if not out:
+            out_since = time.monotonic()
+        out.append([job_id, answer])
+
+    def finish(job, status):
+        del jobs[job.pid]
+        for fd in job.fds():
+            by_fd.pop(fd, None)
+            if fd in job.open or fd == job.pidfd:
+                poller.unregister(fd)
+        done(job.id, job.finish(status, keep()))
+        heapq.heappush(free, job.lane)
+
+    def release(fd, stop):
+        """Forget a busy runner's program; stop the runner if asked (a detached one always:
+        it served its one program) and free its lane."""
+        poller.unregister(fd)
+        entry = busy.pop(fd)
+        if stop or entry[4] is not None:
+            entry[0].stop(keep())
+        if entry[4] is not None:
+            heapq.heappush(free, entry[4])
+        return entry
+
     while True:
-        try:
-            size = int.from_bytes(_read_exact(proto_in, 4), "big")
-            batch = json.loads(_read_exact(proto_in, size))
-        except EOFError:
-            return
-        answers = []
-        for source in batch["sources"]:
-            req = dict(batch["params"], source=source)
-            answer = RUNNER.run(req, base_vm_kb) if is_vetted(source) else None
-            answers.append(answer or _run(req, base_vm_kb))
-        _send(proto_out, answers)
+        if runner_q and not any(entry[0] is runner for entry in busy.values()):
+            job_id, req = runner_q.popleft()
+            if runner.submit(req, base_vm_kb, keep()):
+                runner.cpu0 = _cpu_s(runner.pid)
+                busy[runner.res_r] = [runner, job_id, req, time.monotonic(), None, 0]
+                poller.register(runner.res_r, select.POLLIN)
+            else:
+                fork_q.appendleft((job_id, req))
+        while fork_q and free:
+            job_id, req = fork_q.popleft()
+            job = _Job(job_id, req, heapq.heappop(free), base_vm_kb)
+            jobs[job.pid] = job
+            for fd in job.fds():
+                by_fd[fd] = job
+                poller.register(fd, select.POLLIN)
+        now = time.monotonic()
+        if out and (len(out) >= FLUSH or not (runner_q or fork_q) or now - out_since > FLUSH_S):
+            _send(proto_out, out)
+            out = []
+        timers = [job.deadline for job in jobs.values()]
+        timers += [job.priority.timer() or job.deadline for job in jobs.values()]
+        for entry in busy.values():
+            timers.append(entry[3] + entry[2]["timeout_s"] + 1.0)  # the backstop
+            if entry[4] is None and free and runner_q:
+                timers.append(entry[3] + SLICE_S)  # when to detach it
+            elif entry[4] is not None and entry[5] is not None:
+                timers.append(entry[5].timer() or entry[3] + entry[2]["timeout_s"])
+        if out:
+            timers.append(out_since + FLUSH_S)
+        wait_ms = -1 if not timers else max(0, math.ceil((min(timers) - now) * 1000))
+        for fd, _ev in poller.poll(wait_ms):
+            if fd == proto_in:
+                try:
+                    size = int.from_bytes(_read_exact(proto_in, 4), "big")
+                    batch = json.loads(_read_exact(proto_in, size))
+                except EOFError:
+                    return
+                for job_id, source in batch["items"]:
+                    req = dict(batch["params"], source=source)
+                    (runner_q if is_vetted(source) else fork_q).append((job_id, req))
+            elif fd in busy:
+                entry = busy[fd]
+                answer = entry[0].collect(entry[2], keep() - {entry[0].pid})
+                release(fd, stop=False)
+                if answer is None:
+                    fork_q.appendleft((entry[1], entry[2]))
+                else:
+                    done(entry[1], answer)
+            else:
+                job = by_fd.get(fd)
+                if job is None:
+                    continue
+                if fd == job.pidfd:
+                    job.exited = True
+                elif fd in job.open:
+                    job.read(fd, poller)
+        now = time.monotonic()
+        for job in list(jobs.values()):
+            cap = job.req["output_limit"]
+            if job.size() > cap:
+                finish(job, "output_limit")
+            elif job.exited:
+                job.drain()
+                finish(job, "output_limit" if job.size() > cap else None)
+            elif now >= job.deadline:
+                finish(job, "timeout")
+            else:
+                job.priority.update(now)
+        for fd, entry in list(busy.items()):
+            r, job_id, req, start, lane, stage = entry
+            if now - start >= req["timeout_s"] + 1.0:  # it ignored its alarm: the backstop
+                release(fd, stop=True)
+                answer = {"status": "timeout", "stdout": "", "stderr": ""}
+                done(job_id, dict(answer, duration_s=now - start))
+            elif lane is None and free and runner_q and now - start >= SLICE_S:
+                # Long for the runner: it goes on with this program alone, in a lane, niced
+                # (its own alarm still ends it at timeout_s), and a fresh runner takes the
+                # quick programs queued behind it.
+                entry[4] = heapq.heappop(free)
+                entry[5] = _Priority(r.pid, CONFIG["runner_uid"], start)
+                entry[5].cpu0 = r.cpu0
+                _set_nice(r.pid, CONFIG["runner_uid"], NICE_STEPS[1][1])
+                runner = _Runner()
+            elif lane is not None and stage is not None:
+                if now - start < req["timeout_s"]:
+                    stage.update(now)
+                else:
+                    # Its alarm is due: give its session its CPU share back so that it ends
+                    # now (a niced session would handle its alarm late, holding its lane).
+                    entry[5] = None
+                    _set_autogroup_nice(r.pid, 0)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ stratified by subject, so later RFT has problems left to add paths for.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -35,7 +36,9 @@ from mathforge.solution import solve_prompt
 INPUT_COLUMNS = ("question_id", "subject", "question", "solution", "generator")
 
 
-def stratified_sample(df: pl.DataFrame, n: int | None, seed: int, by: str = "subject") -> pl.DataFrame:
+def stratified_sample(
+    df: pl.DataFrame, n: int | None, seed: int, by: str = "subject"
+) -> pl.DataFrame:
     """At most `n` rows of `df`, each `by` group getting its proportional share (largest
     remainder; every group at least one row while n allows). The same rows, in the same
     order, for the same `seed` and set of rows, whatever the input order."""
@@ -50,8 +53,9 @@ def stratified_sample(df: pl.DataFrame, n: int | None, seed: int, by: str = "sub
     take = np.minimum(np.floor(exact).astype(int), sizes)
     if n >= len(names):  # every subject is represented
         take = np.maximum(take, np.minimum(1, sizes))
-    while take.sum() > n:  # the floor of 1 overshot: trim the largest shares
-        take[int(np.argmax(take - exact))] -= 1
+    while take.sum() > n:  # the floor of 1 overshot: trim the most over-served subject
+        over = np.where(take > 1, take - exact, -np.inf)
+        take[int(np.argmax(over))] -= 1
     order = np.argsort(-(exact - take), kind="stable")  # largest remainders first
     for i in order:
         if take.sum() >= n:
@@ -155,30 +159,38 @@ def train_sft(
         torch.set_num_threads(cfg.threads)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    args = sft_config(cfg, out_dir.parent / f".{out_dir.name}.trainer")
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=to_dataset(train_rows),
-        eval_dataset=to_dataset(eval_rows),
-        processing_class=tokenizer,
-    )
-    prepared = trainer.train_dataset
-    example_tokens = sum(len(ids) for ids in prepared["input_ids"])
-    completion_tokens = sum(sum(1 for t in labels if t != -100) for labels in prepared["labels"])
+    # The Trainer wants a working directory; nothing is saved there (save_strategy="no").
+    with tempfile.TemporaryDirectory(prefix="sft-trainer-") as scratch:
+        args = sft_config(cfg, Path(scratch))
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=to_dataset(train_rows),
+            eval_dataset=to_dataset(eval_rows),
+            processing_class=tokenizer,
+        )
+        prepared = trainer.train_dataset
+        example_tokens = sum(len(ids) for ids in prepared["input_ids"])
+        completion_tokens = sum(
+            sum(1 for t in labels if t != -100) for labels in prepared["labels"]
+        )
 
-    before = trainer.evaluate()["eval_loss"]
-    start = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - start
-    after = trainer.evaluate()["eval_loss"]
+        before = trainer.evaluate()["eval_loss"]
+        start = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - start
+        after = trainer.evaluate()["eval_loss"]
 
-    curve = [
-        {"step": int(e["step"]), "loss": float(e["loss"]), "learning_rate": float(e["learning_rate"])}
-        for e in trainer.state.log_history
-        if "loss" in e and "step" in e
-    ]
-    trainer.save_model(str(out_dir))
+        curve = [
+            {
+                "step": int(e["step"]),
+                "loss": float(e["loss"]),
+                "learning_rate": float(e["learning_rate"]),
+            }
+            for e in trainer.state.log_history
+            if "loss" in e and "step" in e
+        ]
+        trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     steps = int(trainer.state.global_step)
     effective_batch = cfg.batch_size * cfg.gradient_accumulation_steps

@@ -1,0 +1,274 @@
+"""The sft stage: example selection, completion-only labels, a real SFTTrainer run, the stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+import polars as pl  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from mathforge.config import BaseModelParams, SFTParams, parse_section  # noqa: E402
+from mathforge.generators import SUBJECTS, VARIANTS, generate  # noqa: E402
+from mathforge.modeling.tiny import save_base_model  # noqa: E402
+from mathforge.modeling.tokenizer import EOS, train_bpe, wrap_tokenizer  # noqa: E402
+from mathforge.solution import solve_prompt  # noqa: E402
+from mathforge.training.sft import (  # noqa: E402
+    prompt_completion_rows,
+    select_examples,
+    sft_config,
+    stratified_sample,
+    to_dataset,
+    train_sft,
+)
+from stages import sft as sft_stage  # noqa: E402
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "pretrained": None,
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 4,
+    "num_kv_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 1024,
+    "tie_word_embeddings": True,
+}
+FAST = {  # a few quick steps; every other field its default
+    "max_examples": None,
+    "eval_examples": 4,
+    "max_steps": 4,
+    "batch_size": 4,
+    "learning_rate": 3e-3,
+    "warmup_steps": 0,
+    "logging_steps": 1,
+}
+
+
+def frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "question_id": pl.String,
+            "subject": pl.String,
+            "question": pl.String,
+            "solution": pl.String,
+            "generator": pl.String,
+            "answer": pl.String,
+            "ood": pl.Boolean,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def problems() -> pl.DataFrame:
+    """Real generated problems with mixed solutions: 3 per (subject, skill)."""
+    rng = random.Random(0)
+    rows = []
+    for subject, skills in SUBJECTS.items():
+        for skill in skills:
+            for k in range(3):
+                p = generate(subject, skill, rng, VARIANTS[k % 2])
+                rows.append(
+                    {
+                        "question_id": f"q_{len(rows):016x}",
+                        "subject": subject,
+                        "question": p.question,
+                        "solution": p.solution,
+                        "generator": "programmatic",
+                        "answer": str(p.answer),
+                        "ood": False,
+                    }
+                )
+    return frame(rows)
+
+
+@pytest.fixture(scope="module")
+def base_dir(problems, tmp_path_factory) -> Path:
+    """A tiny Llama with a BPE tokenizer trained on the problems, saved as stage base does."""
+    texts = problems["question"].to_list() + problems["solution"].to_list()
+    texts += [m["content"] for m in solve_prompt("x")]
+    tokenizer = wrap_tokenizer(train_bpe(texts, vocab_size=500))
+    out = tmp_path_factory.mktemp("base") / "tiny"
+    save_base_model(out, BaseModelParams(**TINY), tokenizer, seed=0)
+    return out
+
+
+# ---------------------------------------------------------------- selection
+def toy(sizes: dict[str, int], generator: str = "programmatic", start: int = 0) -> pl.DataFrame:
+    rows, i = [], start
+    for subject, n in sizes.items():
+        for _ in range(n):
+            rows.append(
+                {"question_id": f"q_{i:016x}", "subject": subject, "question": f"Q{i}?",
+                 "solution": f"S{i}", "generator": generator, "answer": "1", "ood": False}
+            )  # fmt: skip
+            i += 1
+    return frame(rows)
+
+
+def test_sources_and_missing_solutions_are_left_out_with_reasons():
+    df = pl.concat(
+        [toy({"a": 5}, "seed"), toy({"a": 6}, "programmatic", 100), toy({"b": 4}, "llm", 200)]
+    )
+    df = df.with_columns(
+        pl.when(pl.col("question_id").is_in(["q_0000000000000000", "q_00000000000000c8"]))
+        .then(None)
+        .otherwise(pl.col("solution"))
+        .alias("solution")
+    )
+    kept, dropped = select_examples(df, ["seed", "programmatic"], None, seed=0)
+    assert kept.height == 10 and set(kept["generator"]) == {"seed", "programmatic"}
+    assert kept["solution"].null_count() == 0
+    assert dropped == {"no_solution": 2, "source_not_selected": 3, "over_max_examples": 0}
+    only_seed, dropped = select_examples(df, ["seed"], None, seed=0)
+    assert set(only_seed["generator"]) == {"seed"} and only_seed.height == 4
+    assert sum(dropped.values()) + only_seed.height == df.height
+
+
+def test_cap_is_stratified_by_subject():
+    df = toy({"a": 60, "b": 30, "c": 10})
+    kept, dropped = select_examples(df, ["programmatic"], 20, seed=0)
+    counts = dict(kept.group_by("subject").len().iter_rows())
+    assert counts == {"a": 12, "b": 6, "c": 2}
+    assert dropped["over_max_examples"] == 80
+    rare = stratified_sample(toy({"a": 100, "b": 1, "c": 1}), 5, seed=0)
+    assert dict(rare.group_by("subject").len().iter_rows()) == {"a": 3, "b": 1, "c": 1}
+    assert stratified_sample(toy({"a": 3, "b": 3}), 100, seed=0).height == 6
+
+
+def test_cap_is_deterministic_and_order_independent():
+    df = toy({"a": 40, "b": 25, "c": 15})
+    first = stratified_sample(df, 17, seed=3)["question_id"].to_list()
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=9)
+    assert stratified_sample(shuffled, 17, seed=3)["question_id"].to_list() == first
+    assert len(first) == 17 and len(set(first)) == 17
+    assert stratified_sample(df, 17, seed=4)["question_id"].to_list() != first
+
+
+def test_rows_are_conversational_prompt_completion():
+    df = toy({"a": 2})
+    rows = prompt_completion_rows(df)
+    assert rows[0]["prompt"] == solve_prompt("Q0?")
+    assert rows[1]["completion"] == [{"role": "assistant", "content": "S1"}]
+    assert set(to_dataset(df).column_names) == {"prompt", "completion"}
+
+
+# ------------------------------------------------------------------ training
+def trainer_for(base_dir: Path, train: pl.DataFrame, tmp_path: Path, **overrides):
+    from trl import SFTTrainer
+
+    cfg = SFTParams(**{**FAST, **overrides})
+    return SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(base_dir),
+        args=sft_config(cfg, tmp_path / "trainer"),
+        train_dataset=to_dataset(train),
+        processing_class=AutoTokenizer.from_pretrained(base_dir),
+    )
+
+
+def test_loss_covers_the_completion_only(base_dir, problems, tmp_path):
+    train = problems.head(3)
+    trainer = trainer_for(base_dir, train, tmp_path)
+    tokenizer = trainer.processing_class
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+    for row, ids, labels in zip(
+        train.iter_rows(named=True), batch["input_ids"], batch["labels"], strict=True
+    ):
+        prompt = tokenizer.apply_chat_template(
+            solve_prompt(row["question"]), add_generation_prompt=True, tokenize=False
+        )
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        n = len(prompt_ids)
+        assert ids[:n].tolist() == prompt_ids  # right padding: the prompt comes first
+        assert (labels[:n] == -100).all(), "a prompt token is trained on"
+        trained = ids[labels != -100].tolist()
+        assert tokenizer.decode(trained) == row["solution"] + EOS
+        assert (labels[n : n + len(trained)] != -100).all()  # the completion, contiguous
+
+
+def test_sft_lowers_the_loss_and_saves_a_model_that_generates(base_dir, problems, tmp_path):
+    repeated = pl.concat([problems.head(4)] * 4)
+    cfg = SFTParams(**{**FAST, "max_steps": 12})
+    metrics, curve = train_sft(str(base_dir), repeated, problems.head(4), cfg, tmp_path / "out")
+    assert [p["step"] for p in curve][:2] == [1, 2] and curve[-1]["step"] == 12
+    assert curve[-1]["loss"] < curve[0]["loss"] - 0.5
+    assert metrics["heldout_loss"] < metrics["heldout_loss_before"]  # seen rows: must drop
+    assert metrics["steps"] == 12 and metrics["examples"] == 16
+    assert 0 < metrics["completion_tokens"] < metrics["example_tokens"]
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    before = AutoModelForCausalLM.from_pretrained(base_dir)
+    assert not torch.equal(model.model.embed_tokens.weight, before.model.embed_tokens.weight)
+    inputs = tokenizer.apply_chat_template(
+        solve_prompt(problems["question"][0]),
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+# --------------------------------------------------------------------- stage
+def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
+    train = problems.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.lit("seed"))
+        .when(pl.int_range(pl.len()) < 6)
+        .then(pl.lit("llm"))
+        .otherwise(pl.col("generator"))
+        .alias("generator")
+    )
+    train.write_parquet(tmp_path / "train.parquet")
+    problems.with_columns(ood=pl.int_range(pl.len()) % 2 == 0).write_parquet(
+        tmp_path / "eval.parquet"
+    )
+    params = {"sft": {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "models" / "sft" / "tiny"
+    metrics = tmp_path / "metrics" / "sft" / "tiny.json"
+    plot = tmp_path / "plots" / "sft" / "tiny.csv"
+    argv = [tmp_path / "train.parquet", tmp_path / "eval.parquet", base_dir, out, metrics, plot]
+    sft_stage.main([*map(str, argv), "--params", str(tmp_path / "params.yaml")])
+
+    report = json.loads(metrics.read_text())
+    assert report["examples"] == 10 and report["steps"] == 3 and report["heldout_examples"] == 4
+    assert report["dropped_source_not_selected"] == 3
+    assert report["dropped_over_max_examples"] == train.height - 3 - 10
+    assert "llm" not in report["examples_by_generator"]
+    assert report["train_loss_final"] > 0 and report["train_seconds"] > 0
+    curve = pl.read_csv(plot)
+    assert curve.columns == ["step", "loss", "learning_rate"]
+    assert curve["step"].to_list() == [1, 2]
+    lineage = pl.read_parquet(out / sft_stage.EXAMPLES_FILE)
+    assert lineage.height == 10 and set(lineage["question_id"]) <= set(train["question_id"])
+    assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == 500
+    assert AutoTokenizer.from_pretrained(out).chat_template is not None
+    assert not (out.parent / ".tiny.tmp").exists() and not (out.parent / ".tiny.trainer").exists()
+
+
+# ------------------------------------------------------------ params / dvc.yaml
+def test_every_policy_model_has_an_sft_stage_and_artifact():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    assert dvc["stages"]["sft"]["matrix"]["model"] == list(params["base"]["models"])
+    sft_artifacts = {n: a["path"] for n, a in dvc["artifacts"].items() if "sft" in a["labels"]}
+    assert sft_artifacts == {f"sft_{m}": f"models/sft/{m}" for m in params["base"]["models"]}
+
+
+def test_sft_params_reject_unknown_sources():
+    with pytest.raises(Exception, match=r"sft\.sources"):
+        parse_section("sft", {"sources": ["annotators"]})
+    with pytest.raises(Exception, match=r"sft\.sources"):
+        parse_section("sft", {"sources": []})
