@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
-import subprocess
-import sys
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from itertools import permutations, product
@@ -18,6 +15,7 @@ from itertools import permutations, product
 import pytest
 import sympy
 
+from mathforge import sandbox
 from mathforge.generators import SUBJECTS, VARIANTS, Problem, generate
 from mathforge.generators.answers import fmt_matrix, fmt_number, fmt_pair, fmt_rounded
 from mathforge.generators.base import check_variant
@@ -26,21 +24,6 @@ from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
 SEEDS = range(5)
 COMBOS = [(subject, skill) for subject, skills in SUBJECTS.items() for skill in skills]
 
-# Runs many programs in one interpreter, each in a fresh namespace, and reports per-program
-# stdout (or the error); far faster than one `python -c` per program.
-WORKER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
-        results.append({"stdout": out.getvalue(), "error": None})
-    except BaseException:
-        results.append({"stdout": out.getvalue(), "error": traceback.format_exc(limit=3)})
-json.dump(results, sys.__stdout__)
-"""
 
 # canonical answer shapes (see mathforge.generators.answers)
 _NUM = r"-?\d+(?:/\d+)?"
@@ -54,17 +37,9 @@ CANONICAL = [
 
 
 def run_programs(sources: list[str]) -> list[dict]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER],
-        input=json.dumps(sources),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    """Each program's stdout and error, run in the sandbox that runs them in the pipeline."""
+    results = sandbox.run_programs(sources, timeout_s=30.0)
+    return [{"stdout": r.stdout, "error": r.stderr if not r.ok else None} for r in results]
 
 
 @pytest.fixture(scope="module")

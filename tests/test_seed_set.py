@@ -4,34 +4,17 @@ and every reference solution prints its answer."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mathforge.generators import SUBJECTS
+from mathforge.sandbox import run_programs
 from mathforge.seeds import read_seed_files
 from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
 FIELDS = ("id", "subject", "skill", "question", "answer", "solution", "source")
-
-# one interpreter, a fresh namespace per program, stdout captured per program
-WORKER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
-        results.append({"stdout": out.getvalue(), "error": None})
-    except BaseException:
-        results.append({"stdout": out.getvalue(), "error": traceback.format_exc(limit=3)})
-json.dump(results, sys.__stdout__)
-"""
 
 
 def _load() -> dict[str, list[dict]]:
@@ -95,20 +78,11 @@ def test_solutions_are_in_the_mixed_format(seeds):
 def test_seed_solutions_print_their_answers(seeds):
     rows = [row for rows in seeds.values() for row in rows]
     sources = ["\n".join(extract_programs(row["solution"])) for row in rows]
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER],
-        input=json.dumps(sources),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr
     failures = []
-    for row, result in zip(rows, json.loads(proc.stdout), strict=False):
-        lines = result["stdout"].strip().splitlines()
-        if result["error"] or not lines or lines[-1].strip() != row["answer"]:
-            failures.append(f"{row['id']}: {result['error'] or lines[-1:]} != {row['answer']}")
+    for row, result in zip(rows, run_programs(sources, timeout_s=30.0), strict=True):
+        lines = result.stdout.strip().splitlines()
+        if not result.ok or not lines or lines[-1].strip() != row["answer"]:
+            failures.append(f"{row['id']}: {result.stderr or lines[-1:]} != {row['answer']}")
     assert not failures, "\n".join(failures)
 
 
