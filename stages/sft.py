@@ -42,7 +42,7 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 from mathforge.config import SFTParams, load_params  # noqa: E402
 from mathforge.errors import UserError, run_stage  # noqa: E402
 from mathforge.io import write_json, write_parquet, write_text  # noqa: E402
-from mathforge.modeling import resolve_model_path  # noqa: E402
+from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt  # noqa: E402
 from mathforge.solution import solve_prompt  # noqa: E402
 from mathforge.training.sft import (  # noqa: E402
     INPUT_COLUMNS,
@@ -76,8 +76,9 @@ def check_generates(model_dir: Path, question: str) -> str:
     """Reload the saved model the way sampling will and decode a few tokens."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
+    chat = solve_prompt(question, system=uses_system_prompt(model_dir))
     inputs = tokenizer.apply_chat_template(
-        solve_prompt(question), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
     )
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
@@ -120,7 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        metrics, curve = train_sft(resolve_model_path(args.base_model), examples, heldout, cfg, tmp)
+        system = uses_system_prompt(args.base_model)
+        base = resolve_model_path(args.base_model)
+        metrics, curve = train_sft(base, examples, heldout, cfg, tmp, system)
+        # Sampling builds its prompts the way this model was trained.
+        shutil.copy(args.base_model / PROMPT_FILE, tmp / PROMPT_FILE)
         (tmp / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
         write_parquet(examples.select("question_id", "subject", "generator"), tmp / EXAMPLES_FILE)
         sample = check_generates(tmp, heldout["question"][0])
@@ -135,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics |= {
         "model": args.out_dir.name,
         "base_model": str(args.base_model),
+        "system_prompt": system,
         "train_rows": train.height,
         **{f"dropped_{reason}": n for reason, n in sorted(dropped.items())},
         "examples_by_subject": dict(zip(by_subject["subject"], by_subject["len"], strict=True)),

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from mathforge.config import BaseModelParams, ParamsError, parse_section
 from mathforge.errors import UserError
 from mathforge.generators import SUBJECTS, VARIANTS, generate
-from mathforge.modeling import resolve_model_path
+from mathforge.modeling import PROMPT_FILE, resolve_model_path
 from mathforge.modeling.tiny import (
     POINTER_FILE,
     build_tiny_llama,
@@ -222,7 +222,8 @@ def test_pretrained_entry_is_recorded_not_downloaded(tokenizer, tmp_path):
     assert save_base_model(tmp_path / "q", spec, tokenizer, seed=0) == {
         "pretrained": "Qwen/Qwen2.5-0.5B-Instruct"
     }
-    assert [p.name for p in (tmp_path / "q").iterdir()] == [POINTER_FILE]
+    # Only the pointer and the prompt setting: no weights, nothing downloaded.
+    assert sorted(p.name for p in (tmp_path / "q").iterdir()) == sorted([POINTER_FILE, PROMPT_FILE])
     assert resolve_model_path(tmp_path / "q") == "Qwen/Qwen2.5-0.5B-Instruct"
 
 

@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from mathforge.config import BaseModelParams, SFTParams, parse_section  # noqa: E402
 from mathforge.generators import SUBJECTS, VARIANTS, generate  # noqa: E402
-from mathforge.modeling.tiny import save_base_model  # noqa: E402
+from mathforge.modeling.tiny import save_base_model, uses_system_prompt  # noqa: E402
 from mathforge.modeling.tokenizer import EOS, train_bpe, wrap_tokenizer  # noqa: E402
 from mathforge.solution import solve_prompt  # noqa: E402
 from mathforge.training.sft import (  # noqa: E402
@@ -256,6 +256,20 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == 500
     assert AutoTokenizer.from_pretrained(out).chat_template is not None
     assert not (out.parent / ".tiny.tmp").exists() and not (out.parent / ".tiny.trainer").exists()
+    # The prompt setting travels with the model, so sampling prompts it as it was trained.
+    assert report["system_prompt"] is True and uses_system_prompt(out)
+
+
+def test_models_trained_without_the_system_message_get_prompts_without_it(tmp_path):
+    df = pl.DataFrame({"question": ["Q?"], "solution": ["S"]})
+    (row,) = prompt_completion_rows(df, system=False)
+    assert [m["role"] for m in row["prompt"]] == ["user"]
+    (row,) = prompt_completion_rows(df)
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+    tokenizer = wrap_tokenizer(train_bpe(["Q? S"], vocab_size=300))
+    save_base_model(tmp_path / "m", BaseModelParams(**TINY, system_prompt=False), tokenizer, 0)
+    assert uses_system_prompt(tmp_path / "m") is False
+    assert uses_system_prompt(tmp_path / "elsewhere") is True  # no setting: the full prompt
 
 
 # ------------------------------------------------------------ params / dvc.yaml

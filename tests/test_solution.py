@@ -301,6 +301,9 @@ def test_solve_prompt_rendering():
         {"role": "user", "content": EXPECTED_USER},
     ]
     assert solve_prompt("Q?")[1]["content"] == "Problem:\nQ?\n\nSolution:\n"
+    assert solve_prompt("Q?", system=False) == [
+        {"role": "user", "content": "Problem:\nQ?\n\nSolution:\n"}
+    ]
 
 
 def test_solve_template_is_strict():

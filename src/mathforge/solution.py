@@ -236,16 +236,20 @@ def program_of(parsed: ParsedSolution | str) -> str:
     )
 
 
-def solve_prompt(question: str, examples: Sequence[Mapping[str, str]] = ()) -> list[dict[str, str]]:
+def solve_prompt(
+    question: str, examples: Sequence[Mapping[str, str]] = (), *, system: bool = True
+) -> list[dict[str, str]]:
     """The chat asking a model to solve `question` in the mixed format (system + user message).
 
     `examples`: optional worked examples, mappings with "question" and "solution".
+    `system=False` leaves out the system message that explains the format (for models
+    that learned it in SFT; see `base.models.<name>.system_prompt`).
     """
     from mathforge.prompts import render
 
     common = {"final_answer_prefix": FINAL_ANSWER_PREFIX}
-    return [
-        {"role": "system", "content": render(TEMPLATE, role="system", **common).strip()},
+    head = [{"role": "system", "content": render(TEMPLATE, role="system", **common).strip()}]
+    return head[: int(system)] + [
         {
             "role": "user",
             "content": render(

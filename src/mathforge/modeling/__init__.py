@@ -9,6 +9,11 @@ of `models/base/<name>/` directory into what `from_pretrained` takes.
 
 from __future__ import annotations
 
-from mathforge.modeling.tiny import POINTER_FILE, resolve_model_path
+from mathforge.modeling.tiny import (
+    POINTER_FILE,
+    PROMPT_FILE,
+    resolve_model_path,
+    uses_system_prompt,
+)
 
-__all__ = ["POINTER_FILE", "resolve_model_path"]
+__all__ = ["POINTER_FILE", "PROMPT_FILE", "resolve_model_path", "uses_system_prompt"]

@@ -20,6 +20,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 from mathforge.config import BaseModelParams
 
 POINTER_FILE = "pretrained.json"
+PROMPT_FILE = "mathforge_prompt.json"  # how prompts for this model are built; copied by sft
 
 
 def llama_config(spec: BaseModelParams, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
@@ -81,6 +82,8 @@ def save_base_model(
 ) -> dict[str, object]:
     """Write one base model to `out_dir`; returns its metrics entry."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"system_prompt": spec.system_prompt}
+    (out_dir / PROMPT_FILE).write_text(json.dumps(settings) + "\n", encoding="utf-8")
     if spec.pretrained is not None:
         pointer = {"pretrained": spec.pretrained}
         (out_dir / POINTER_FILE).write_text(json.dumps(pointer, indent=2) + "\n", encoding="utf-8")
@@ -90,6 +93,14 @@ def save_base_model(
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return {"parameters": count_parameters(model), "vocab_size": model.config.vocab_size}
+
+
+def uses_system_prompt(path: str | Path) -> bool:
+    """Whether prompts for the model in `path` carry the system message (default: yes)."""
+    settings = Path(path) / PROMPT_FILE
+    if not settings.is_file():
+        return True
+    return bool(json.loads(settings.read_text(encoding="utf-8"))["system_prompt"])
 
 
 def resolve_model_path(path: str | Path) -> str:

@@ -91,22 +91,22 @@ def select_examples(
     return kept, dict(dropped)
 
 
-def prompt_completion_rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+def prompt_completion_rows(df: pl.DataFrame, system: bool = True) -> list[dict[str, Any]]:
     """Conversational prompt-completion examples, one per row of `df` (question, solution)."""
     return [
         {
-            "prompt": solve_prompt(question),
+            "prompt": solve_prompt(question, system=system),
             "completion": [{"role": "assistant", "content": solution}],
         }
         for question, solution in zip(df["question"], df["solution"], strict=True)
     ]
 
 
-def to_dataset(df: pl.DataFrame):
+def to_dataset(df: pl.DataFrame, system: bool = True):
     """The prompt-completion rows as a `datasets.Dataset` (only the two columns TRL reads)."""
     from datasets import Dataset
 
-    return Dataset.from_list(prompt_completion_rows(df))
+    return Dataset.from_list(prompt_completion_rows(df, system))
 
 
 def sft_config(cfg: SFTParams, output_dir: Path):
@@ -146,8 +146,11 @@ def train_sft(
     eval_rows: pl.DataFrame,
     cfg: SFTParams,
     out_dir: Path,
+    system: bool = True,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Fine-tune the model at `model_path` on `train_rows`, save model + tokenizer to `out_dir`.
+
+    `system`: whether prompts carry the format-teaching system message (`solve_prompt`).
 
     Returns the metrics (final train loss, steps, examples, tokens, seconds, held-out loss
     on `eval_rows` before and after) and the training curve, one entry per logging step.
@@ -165,8 +168,8 @@ def train_sft(
         trainer = SFTTrainer(
             model=model,
             args=args,
-            train_dataset=to_dataset(train_rows),
-            eval_dataset=to_dataset(eval_rows),
+            train_dataset=to_dataset(train_rows, system),
+            eval_dataset=to_dataset(eval_rows, system),
             processing_class=tokenizer,
         )
         prepared = trainer.train_dataset
