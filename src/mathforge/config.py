@@ -211,7 +211,7 @@ class BaseModelParams(_Section):
         True,
         description="prompts for this model (sft, sampling) open with the system message that "
         "teaches the mixed format; models trained from scratch learn it from SFT data instead "
-        "and are ~4x cheaper per step without it",
+        "and trained 2.4x faster per step without it (policy_small: 1.38 s -> 0.57 s)",
     )
 
     @model_validator(mode="after")
