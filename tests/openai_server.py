@@ -9,7 +9,12 @@ in a background thread and speaks what our backend and the official SDK use:
 
 What the completions say is up to the test: ``respond(request_json)`` returns
 the completion texts for one request (a server that ignores ``n`` is a
-``respond`` that returns fewer). Faults are queued with :meth:`add_faults` and
+``respond`` that returns fewer), or an :class:`Answer` that also sets each
+choice's token count and finish reason, the prompt's token count, or leaves
+usage out. Plain texts are counted in words: ``usage.prompt_tokens`` is the
+words of all the request's message contents, ``usage.completion_tokens`` the
+words of all choices together (the OpenAI convention: the prompt once, the
+choices summed). Faults are queued with :meth:`add_faults` and
 consumed by the next requests in arrival order: answer an HTTP status (429
 with a Retry-After header, 500, ...) or hang past the client's timeout; or
 ``respond`` raises :class:`ServerError` to fail the requests it chooses.
@@ -34,7 +39,26 @@ from typing import Any
 
 import pytest
 
-Respond = Callable[[dict[str, Any]], list[str]]
+
+@dataclass(frozen=True)
+class Choice:
+    """One choice of an :class:`Answer`."""
+
+    text: str
+    completion_tokens: int | None = None  # what usage counts for it; None = its words
+    finish_reason: str | None = "stop"  # None: the choice carries no finish_reason
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``respond`` returns when the test sets token counts or finish reasons."""
+
+    choices: list[Choice]
+    prompt_tokens: int | None = None  # usage.prompt_tokens; None = words of the messages
+    usage: bool = True  # False: the response has no usage object
+
+
+Respond = Callable[[dict[str, Any]], list[str] | Answer]
 
 
 @dataclass(frozen=True)
@@ -174,14 +198,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_fault(fault)
                 return
         try:
-            texts = state.respond(body)
+            answer = state.respond(body)
         except ServerError as err:
             self._send_fault(err.fault)
             return
         except Exception as err:  # a broken respond() is a 500 the test can see
             self._send_json(500, _error(f"respond() raised {err!r}", "server_error"))
             return
-        self._send_json(200, _completion(body.get("model") or state.model, texts))
+        if not isinstance(answer, Answer):
+            answer = Answer([Choice(text) for text in answer])
+        self._send_json(200, _completion(body, body.get("model") or state.model, answer))
 
     def _send_fault(self, fault: Fault) -> None:
         assert fault.status is not None
@@ -211,20 +237,40 @@ def _error(message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
-def _completion(model: str, texts: list[str]) -> dict[str, Any]:
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _completion(request: dict[str, Any], model: str, answer: Answer) -> dict[str, Any]:
     choices = [
-        {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        for i, text in enumerate(texts)
+        {
+            "index": i,
+            "message": {"role": "assistant", "content": choice.text},
+            "finish_reason": choice.finish_reason,
+        }
+        for i, choice in enumerate(answer.choices)
     ]
-    tokens = sum(len(text.split()) for text in texts)
-    return {
+    payload: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens},
     }
+    if answer.usage:
+        prompt = answer.prompt_tokens
+        if prompt is None:
+            prompt = sum(_words(str(m.get("content", ""))) for m in request.get("messages", []))
+        completion = sum(
+            _words(c.text) if c.completion_tokens is None else c.completion_tokens
+            for c in answer.choices
+        )
+        payload["usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+    return payload
 
 
 def _echo_n(request: dict[str, Any]) -> list[str]:

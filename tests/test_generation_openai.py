@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from openai_server import Fault, OpenAIServer, ServerError
+import torch
+from openai_server import Answer, Choice, Fault, OpenAIServer, ServerError
 
-from mathforge.config import LLMBackendParams
-from mathforge.generation import GenerationError, SamplingParams, build_generator
+from mathforge.config import BaseModelParams, LLMBackendParams
+from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
+from mathforge.generation.transformers_backend import TransformersGenerator
+from mathforge.generators import SUBJECTS, generate
+from mathforge.modeling.tiny import save_base_model
+from mathforge.modeling.tokenizer import train_bpe, wrap_tokenizer
 
 
 def chat(text: str) -> list[dict[str, str]]:
@@ -223,3 +230,167 @@ def test_build_generator_needs_an_endpoint_and_a_model() -> None:
 def test_the_server_lists_its_model_to_the_sdk(openai_server: OpenAIServer) -> None:
     client = openai.OpenAI(base_url=openai_server.base_url, api_key="x", max_retries=0)
     assert [m.id for m in client.models.list()] == ["test-model"]
+
+
+# ------------------------------------------------------------------ token counts
+def test_single_choice_responses_give_each_completion_its_exact_counts(
+    openai_server: OpenAIServer,
+) -> None:
+    def respond(request: dict[str, Any]) -> Answer:
+        i = int(prompt_of(request).split()[-1])
+        time.sleep(0.003 * (8 - i))  # answers arrive out of order
+        reason = "length" if i % 2 else "stop"
+        return Answer([Choice(f"answer {i}", 10 + i, reason)], prompt_tokens=100 + i)
+
+    openai_server.respond = respond
+    prompts = [chat(f"prompt {i}") for i in range(8)]
+
+    rows = generator(openai_server).complete(prompts, SamplingParams())
+
+    assert rows == [
+        [Completion(f"answer {i}", 100 + i, 10 + i, "length" if i % 2 else "stop")]
+        for i in range(8)
+    ]
+
+
+def test_counts_default_to_the_servers_usage_not_a_local_guess(
+    openai_server: OpenAIServer,
+) -> None:
+    """The test server counts words: 'be brief' + 'three words here' is 5 prompt tokens."""
+    openai_server.respond = lambda req: ["one two three four"]
+    rows = generator(openai_server).complete([chat("three words here")], SamplingParams())
+    assert rows == [[Completion("one two three four", 5, 4, "stop")]]
+
+
+def test_several_choices_in_one_response_have_no_per_completion_count(
+    openai_server: OpenAIServer,
+) -> None:
+    openai_server.respond = lambda req: Answer(
+        [Choice("a", 4, "stop"), Choice("b", 5, "length"), Choice("c", 6, "stop")],
+        prompt_tokens=7,
+    )
+    rows = generator(openai_server).complete([chat("q")], SamplingParams(n=3))
+    # usage.completion_tokens is 15 for the three together: neither 15 nor 5 each is true.
+    assert rows == [
+        [
+            Completion("a", 7, None, "stop"),
+            Completion("b", 7, None, "length"),
+            Completion("c", 7, None, "stop"),
+        ]
+    ]
+
+
+def test_a_top_up_with_one_choice_is_exact_again(openai_server: OpenAIServer) -> None:
+    """n=3 from a server that gives at most 2 a response: 2 uncounted, then 1 counted."""
+
+    def respond(request: dict[str, Any]) -> Answer:
+        k = min(request["n"], 2)
+        seed = request["seed"]
+        choices = [Choice(f"s{seed}c{j}", 20 + 10 * seed + j) for j in range(k)]
+        return Answer(choices, prompt_tokens=9)
+
+    openai_server.respond = respond
+    rows = generator(openai_server).complete([chat("q")], SamplingParams(n=3, seed=0))
+
+    assert rows == [
+        [
+            Completion("s0c0", 9, None, "stop"),
+            Completion("s0c1", 9, None, "stop"),
+            Completion("s1c0", 9, 30, "stop"),
+        ]
+    ]
+    asked = [(r.body or {}).get("n") for r in openai_server.completion_requests]
+    assert asked == [3, 1]
+
+
+def test_extra_choices_cut_to_n_still_hide_their_counts(openai_server: OpenAIServer) -> None:
+    openai_server.respond = lambda req: Answer([Choice("x", 3), Choice("y", 4)], prompt_tokens=2)
+    rows = generator(openai_server).complete([chat("q")], SamplingParams(n=1))
+    assert rows == [[Completion("x", 2, None, "stop")]]  # 7 tokens for x and y together
+
+
+def test_no_usage_gives_no_counts_and_the_finish_reason_is_kept(
+    openai_server: OpenAIServer,
+) -> None:
+    openai_server.respond = lambda req: Answer(
+        [Choice("filtered", 3, "content_filter")], usage=False
+    )
+    assert generator(openai_server).complete([chat("q")], SamplingParams()) == [
+        [Completion("filtered", None, None, "content_filter")]
+    ]
+    openai_server.respond = lambda req: Answer([Choice("?", 1, None)], prompt_tokens=1)
+    assert generator(openai_server).complete([chat("q")], SamplingParams()) == [
+        [Completion("?", 1, 1, "unknown")]
+    ]
+
+
+def test_generate_is_the_texts_of_complete(openai_server: OpenAIServer) -> None:
+    openai_server.respond = lambda req: [f"{prompt_of(req)}/{j}" for j in range(req["n"])]
+    prompts = [chat("a"), chat("b")]
+    params = SamplingParams(n=2)
+    gen = generator(openai_server)
+    rows = gen.complete(prompts, params)
+    assert gen.generate(prompts, params) == [[c.text for c in row] for row in rows]
+    assert gen.complete([], params) == []
+
+
+# ------------------------------------ a tiny transformers model behind the server
+TINY = BaseModelParams(
+    hidden_size=32,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=256,
+    tie_word_embeddings=True,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TransformersGenerator:
+    """A tiny Llama built here (no downloads) behind the transformers backend."""
+    torch.set_num_threads(1)
+    rng = random.Random(1)
+    texts = []
+    for subject, skills in SUBJECTS.items():
+        for skill in skills:
+            problem = generate(subject, skill, rng, "base")
+            texts += [problem.question, problem.solution]
+    path: Path = tmp_path_factory.mktemp("tiny") / "policy"
+    save_base_model(path, TINY, wrap_tokenizer(train_bpe(texts, vocab_size=400)), seed=0)
+    return TransformersGenerator(str(path), batch_size=16, threads=1)
+
+
+def test_counts_served_by_a_real_model_come_back_unchanged(
+    tiny_model: TransformersGenerator,
+) -> None:
+    """The server answers with the transformers backend's own counts; the openai backend
+    must hand back exactly those for one choice, and the prompt count for several."""
+
+    def respond(request: dict[str, Any]) -> Answer:
+        params = SamplingParams(
+            n=request["n"],
+            temperature=request["temperature"],
+            top_p=request["top_p"],
+            max_tokens=request["max_tokens"],
+            seed=request.get("seed"),
+        )
+        (row,) = tiny_model.complete([request["messages"]], params)
+        choices = [Choice(c.text, c.completion_tokens, c.finish_reason) for c in row]
+        return Answer(choices, prompt_tokens=row[0].prompt_tokens)
+
+    prompts = [chat("What is 3 + 4?"), chat("Solve 2x + 5 = 17 for x."), chat("7")]
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=12)
+    direct = tiny_model.complete(prompts, greedy)
+    lengths = {c.prompt_tokens for row in direct for c in row}
+    assert len(lengths) == 3 and None not in lengths  # the prompts differ in length
+    with OpenAIServer(respond, model="tiny") as server:
+        client = OpenAIChatGenerator(server.base_url, "tiny", concurrency=2, timeout_s=30)
+        with client:
+            served = client.complete(prompts, greedy)
+            several = client.complete(prompts, SamplingParams(n=2, max_tokens=6, seed=1))
+    assert served == direct
+    assert [[c.prompt_tokens for c in row] for row in several] == [
+        [row[0].prompt_tokens] * 2 for row in direct
+    ]
+    assert all(c.completion_tokens is None for row in several for c in row)

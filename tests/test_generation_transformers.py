@@ -118,20 +118,30 @@ def test_token_counts(gen: TransformersGenerator) -> None:
             assert (c.finish_reason == "length") == (c.completion_tokens == 9)
 
 
-def test_stops_at_eos_and_does_not_count_padding(gen: TransformersGenerator) -> None:
-    """Force EOS on the batch's first row only: it stops after one token, the others run on."""
-    eos = gen.tokenizer.eos_token_id
+def eos_first(gen: TransformersGenerator, row: int = 0) -> Any:
+    """A hook making `row` of the batch's first forward pass (the prefill) predict EOS."""
+    eos, calls = gen.tokenizer.eos_token_id, []
 
     def force_eos(module: Any, args: Any, output: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) > 1:
+            return output
         output = output.clone()
-        output[0, :, eos] = 1e4
+        output[row, :, eos] = 1e4
         return output
 
-    handle = gen.model.lm_head.register_forward_hook(force_eos)
+    return gen.model.lm_head.register_forward_hook(force_eos)
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_stops_at_eos_and_does_not_count_padding(gen: TransformersGenerator, compact) -> None:
+    """Force EOS on the batch's first row only: it stops after one token, the others run on."""
+    handle, gen.compact = eos_first(gen), compact
     try:
         rows = gen.complete(PROMPTS[:3], SamplingParams(n=1, temperature=0.0, max_tokens=10))
     finally:
         handle.remove()
+        gen.compact = True
     assert rows[0] == [Completion("", rows[0][0].prompt_tokens, 1, "stop")]
     for row in rows[1:]:
         assert row[0].finish_reason == "length" and row[0].completion_tokens == 10
@@ -174,3 +184,27 @@ def test_served_over_openai_api_gives_the_same_greedy_text(gen: TransformersGene
         bodies = [r.body for r in server.completion_requests]
     assert served == direct
     assert all(b is not None and b["temperature"] == 0.0 for b in bodies)
+
+
+def test_compact_decoding_is_generate_token_for_token(gen: TransformersGenerator) -> None:
+    """Greedy: our loop (one prefill per prompt, finished rows dropped from the cache) gives
+    exactly `model.generate`'s tokens, also for the rows left after one has ended."""
+    params = SamplingParams(n=2, temperature=0.0, max_tokens=12)
+    outputs = {}
+    for compact in (True, False):
+        handle, gen.compact = eos_first(gen, row=1), compact
+        try:
+            outputs[compact] = gen.complete(PROMPTS, params)
+        finally:
+            handle.remove()
+            gen.compact = True
+    assert outputs[True] == outputs[False]
+    assert outputs[True][1][0].completion_tokens == 1  # the row that ended left the batch
+    assert {c.completion_tokens for row in outputs[True][2:] for c in row} == {12}
+
+
+def test_compact_sampling_gives_n_distinct_seeded_paths(gen: TransformersGenerator) -> None:
+    params = SamplingParams(n=4, temperature=1.0, max_tokens=8, seed=11)
+    first = gen.generate(PROMPTS[:2], params)
+    assert gen.generate(PROMPTS[:2], params) == first
+    assert all(len(set(row)) > 1 for row in first)  # the copies of one prefill diverge

@@ -1,9 +1,25 @@
 """The one generation interface every backend implements.
 
 A backend takes chats (OpenAI-style message lists) and returns, per chat and in
-the chats' order, ``n`` sampled completion texts. Backends live in their own
-modules (``openai_backend``, ``transformers_backend``; later ``vllm``) and are picked by
-:func:`mathforge.generation.build_generator`, which imports only the chosen one.
+the chats' order, ``n`` sampled completions: :meth:`TextGenerator.complete`
+gives :class:`Completion` records (text, token counts, why it ended),
+:meth:`TextGenerator.generate` only the texts. Backends live in their own
+modules (``openai_backend``, ``transformers_backend``, ``vllm_backend``) and
+are picked by :func:`mathforge.generation.build_generator`, which imports only
+the chosen one (vllm only exists in the GPU extra).
+
+Where the token counts come from:
+
+* transformers: the rendered prompt's tokens; new tokens up to and including
+  the end-of-turn token.
+* vllm: ``len(prompt_token_ids)`` and ``len(output.token_ids)`` of vLLM's
+  ``RequestOutput``.
+* openai: ``usage.prompt_tokens``; ``usage.completion_tokens`` only when the
+  response carried one choice. A response reports one usage for all its
+  choices (the prompt once, the completions summed), so it cannot say which
+  of several completions took how many tokens: those get
+  ``completion_tokens=None``, never a guess. A server that sends no usage
+  gives None for both counts.
 """
 
 from __future__ import annotations
@@ -26,17 +42,21 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class Completion:
-    """One completion with its token counts, for backends that know them (transformers)."""
+    """One completion with its token counts; None = the backend cannot know that count."""
 
     text: str
-    prompt_tokens: int  # tokens of the rendered prompt (chat template applied)
-    completion_tokens: int  # new tokens generated, the stop token included
-    finish_reason: str  # "stop" (end-of-turn token) | "length" (hit max_tokens)
+    prompt_tokens: int | None  # tokens of the rendered prompt (chat template applied)
+    completion_tokens: int | None  # new tokens generated, the stop token included
+    finish_reason: str  # "stop" (end of turn) | "length" (hit max_tokens) | a backend's own
 
 
 class TextGenerator(Protocol):
+    def complete(self, prompts: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        """One list of ``params.n`` completions per prompt, in prompt order, with token counts."""
+        ...
+
     def generate(self, prompts: Sequence[Chat], params: SamplingParams) -> list[list[str]]:
-        """One list of ``params.n`` completions per prompt, in prompt order."""
+        """The texts of :meth:`complete`: one list of ``params.n`` per prompt, in prompt order."""
         ...
 
 

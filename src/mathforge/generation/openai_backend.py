@@ -8,6 +8,15 @@ when that is between 0 and 120 s (openai 3.57, ``_base_client.py``). We only
 add what it does not: many prompts in flight at once, results in prompt order,
 topping up servers that return fewer than ``n`` choices, and errors that name
 the prompt.
+
+:meth:`OpenAIChatGenerator.complete` returns :class:`Completion` records:
+``prompt_tokens`` is the response's ``usage.prompt_tokens``;
+``completion_tokens`` is ``usage.completion_tokens`` when the response carried
+exactly one choice and None otherwise (usage sums the choices, so their
+separate counts are unknown; a top-up response with one choice is exact again);
+both are None when the server sends no usage. ``finish_reason`` is the
+choice's own ("stop", "length", or whatever else the server says; "unknown"
+when it says nothing). :meth:`generate` returns only the texts.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import openai
 from tqdm import tqdm
 
 from mathforge.config import LLMBackendParams, ParamsError
-from mathforge.generation.base import Chat, GenerationError, SamplingParams
+from mathforge.generation.base import Chat, Completion, GenerationError, SamplingParams
 
 DUMMY_API_KEY = "EMPTY"  # sent when the key's variable is unset (local servers ignore it)
 PROGRESS_MIN_PROMPTS = 16  # show a progress bar from this many prompts on
@@ -29,6 +38,8 @@ PROGRESS_MIN_PROMPTS = 16  # show a progress bar from this many prompts on
 
 class OpenAIChatGenerator:
     """`TextGenerator` over ``POST {base_url}/chat/completions``, `concurrency` at once."""
+
+    progress = True  # a progress bar on long calls; callers with their own bar turn it off
 
     def __init__(
         self,
@@ -72,19 +83,23 @@ class OpenAIChatGenerator:
         )
 
     def generate(self, prompts: Sequence[Chat], params: SamplingParams) -> list[list[str]]:
-        """`params.n` completions per prompt, in prompt order; `GenerationError` on failure."""
-        results: list[list[str]] = [[] for _ in prompts]
+        """`params.n` completion texts per prompt, in prompt order; `GenerationError` on failure."""
+        return [[c.text for c in row] for row in self.complete(prompts, params)]
+
+    def complete(self, prompts: Sequence[Chat], params: SamplingParams) -> list[list[Completion]]:
+        """`params.n` completions per prompt, in prompt order, with the server's token counts."""
+        results: list[list[Completion]] = [[] for _ in prompts]
         if not prompts:
             return results
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts)))
-        futures: dict[Future[list[str]], int] = {
-            pool.submit(self._complete, i, chat, params): i for i, chat in enumerate(prompts)
+        futures: dict[Future[list[Completion]], int] = {
+            pool.submit(self._complete_one, i, chat, params): i for i, chat in enumerate(prompts)
         }
         bar = tqdm(
             total=len(prompts),
             desc=f"{self.model} @ {self.base_url}",
             unit="prompt",
-            disable=len(prompts) < PROGRESS_MIN_PROMPTS,
+            disable=not self.progress or len(prompts) < PROGRESS_MIN_PROMPTS,
         )
         try:
             for future in as_completed(futures):
@@ -99,12 +114,12 @@ class OpenAIChatGenerator:
         pool.shutdown()
         return results
 
-    def _complete(self, index: int, chat: Chat, params: SamplingParams) -> list[str]:
+    def _complete_one(self, index: int, chat: Chat, params: SamplingParams) -> list[Completion]:
         """`params.n` completions for one chat, asking again while the server returns fewer."""
-        texts: list[str] = []
+        completions: list[Completion] = []
         attempt = 0
-        while len(texts) < params.n:
-            wanted = params.n - len(texts)
+        while len(completions) < params.n:
+            wanted = params.n - len(completions)
             request: dict[str, Any] = {
                 "model": self.model,
                 "messages": chat,
@@ -121,8 +136,22 @@ class OpenAIChatGenerator:
             choices = sorted(response.choices, key=lambda choice: choice.index)
             if not choices:
                 raise GenerationError(index, f"{self.base_url} returned no choices")
-            texts += [choice.message.content or "" for choice in choices[:wanted]]
-        return texts
+            usage = response.usage
+            prompt_tokens = None if usage is None else usage.prompt_tokens
+            # usage sums all the response's choices: exact per completion only for one choice.
+            completion_tokens = None
+            if usage is not None and len(choices) == 1:
+                completion_tokens = usage.completion_tokens
+            completions += [
+                Completion(
+                    choice.message.content or "",
+                    prompt_tokens,
+                    completion_tokens,
+                    choice.finish_reason or "unknown",
+                )
+                for choice in choices[:wanted]
+            ]
+        return completions
 
     def _create(self, index: int, request: dict[str, Any]) -> Any:
         where = f"{self.base_url} (model {self.model})"
