@@ -11,8 +11,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -24,8 +26,12 @@ from mathforge.lineage import question_id
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "synthesize": {"per_subject": 12, "ood_per_subject": 4},
-    "sft": {"max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1},
-}
+    "sft": {
+        "max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1,
+        "eval_max_tokens": 32,
+    },
+    "sample": {"max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2]},
+}  # fmt: skip
 SFT = {"sft@policy_small", "sft@policy_tiny"}
 
 pytestmark = pytest.mark.slow
@@ -84,7 +90,7 @@ def repo(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny profile"], repo)
     first = run(["dvc", "repro"], repo)
-    assert stages_run(first) == {"taxonomy", "synthesize", "split", "base", *SFT}
+    assert stages_run(first) == {"taxonomy", "synthesize", "split", "base", *SFT, "sample"}
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "repro"], repo)
     return repo
@@ -160,11 +166,13 @@ def test_query_answers_from_the_views(repo):
 def test_exp_run_reruns_only_what_a_param_touches(repo):
     # base and sft read the train split: a new split seed changes it, so they rerun too.
     proc = run(["dvc", "exp", "run", "-S", "split.seed=3"], repo)
-    assert stages_run(proc) == {"split", "base", *SFT}
+    assert stages_run(proc) == {"split", "base", *SFT, "sample"}
     proc = run(["dvc", "exp", "run", "-S", "synthesize.seed=1"], repo)
-    assert stages_run(proc) == {"synthesize", "split", "base", *SFT}
+    assert stages_run(proc) == {"synthesize", "split", "base", *SFT, "sample"}
     proc = run(["dvc", "exp", "run", "-S", "sft.learning_rate=0.001"], repo)
-    assert stages_run(proc) == SFT
+    assert stages_run(proc) == {*SFT, "sample"}
+    proc = run(["dvc", "exp", "run", "-S", "sample.temperature=1.0"], repo)
+    assert stages_run(proc) == {"sample"}
     run(["git", "checkout", "--", "params.yaml"], repo)
     run(["dvc", "checkout", "-q"], repo)
 
@@ -200,4 +208,47 @@ def test_bad_seed_file_fails_with_file_and_line_and_writes_nothing(repo):
         assert "synthesize" not in stages_run(proc)
     finally:
         seed_file.write_text(original)
+        run(["dvc", "checkout", "-q", "--force"], repo)
+
+
+def read_paths(repo: Path) -> pl.DataFrame:
+    # exec_seconds is a timing; every other column must come out the same
+    return pl.read_parquet(repo / "data/paths/*/*.parquet").drop("exec_seconds").sort("path_id")
+
+
+def test_killed_repro_resumes_sampling_to_the_same_rows(repo):
+    """SIGKILL `dvc repro` while it samples, rerun it: the rows equal an uninterrupted run's."""
+    params = repo / "params.yaml"
+    original = params.read_text()
+    changed = yaml.safe_load(original)
+    changed["sample"]["seed"] = 5  # sampling must rerun; its upstream stays cached
+    params.write_text(yaml.safe_dump(changed, sort_keys=False))
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    try:
+        proc = subprocess.Popen(
+            ["dvc", "repro", "sample"], cwd=repo, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        partial = repo / "data/paths.partial"
+        deadline = time.monotonic() + 300
+        while not list(partial.glob("*/*.parquet")):
+            assert proc.poll() is None, "dvc repro ended before a shard was written"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (repo / "data/paths").exists()  # DVC removed the old output first
+
+        resumed_run = run(["dvc", "repro", "sample"], repo)
+        assert stages_run(resumed_run) == {"sample"}
+        assert json.loads((repo / "metrics/sample.json").read_text())["shards_resumed"] >= 1
+        resumed = read_paths(repo)
+        assert resumed.height == 12 * 2 * 2
+
+        run(["dvc", "repro", "--force", "--single-item", "sample"], repo)  # uninterrupted
+        assert json.loads((repo / "metrics/sample.json").read_text())["shards_resumed"] == 0
+        assert read_paths(repo).equals(resumed)
+    finally:
+        params.write_text(original)
         run(["dvc", "checkout", "-q", "--force"], repo)

@@ -13,6 +13,7 @@ import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
+from tiny_models import TINY_SPEC, save_tiny_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from mathforge.config import BaseModelParams, SFTParams, parse_section  # noqa: E402
@@ -33,16 +34,6 @@ from stages import sft as sft_stage  # noqa: E402
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = {
-    "pretrained": None,
-    "hidden_size": 32,
-    "num_layers": 2,
-    "num_heads": 4,
-    "num_kv_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 1024,
-    "tie_word_embeddings": True,
-}
 FAST = {  # a few quick steps; every other field its default
     "max_examples": None,
     "eval_examples": 4,
@@ -96,11 +87,7 @@ def problems() -> pl.DataFrame:
 def base_dir(problems, tmp_path_factory) -> Path:
     """A tiny Llama with a BPE tokenizer trained on the problems, saved as stage base does."""
     texts = problems["question"].to_list() + problems["solution"].to_list()
-    texts += [m["content"] for m in solve_prompt("x")]
-    tokenizer = wrap_tokenizer(train_bpe(texts, vocab_size=500))
-    out = tmp_path_factory.mktemp("base") / "tiny"
-    save_base_model(out, BaseModelParams(**TINY), tokenizer, seed=0)
-    return out
+    return save_tiny_model(tmp_path_factory.mktemp("base") / "tiny", texts)
 
 
 # ---------------------------------------------------------------- selection
@@ -234,7 +221,10 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     problems.with_columns(ood=pl.int_range(pl.len()) % 2 == 0).write_parquet(
         tmp_path / "eval.parquet"
     )
-    params = {"sft": {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2}}
+    params = {
+        "sft": {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2,
+                "eval_max_tokens": 16}
+    }  # fmt: skip
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "models" / "sft" / "tiny"
     metrics = tmp_path / "metrics" / "sft" / "tiny.json"
@@ -248,6 +238,9 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     assert report["dropped_over_max_examples"] == train.height - 3 - 10
     assert "llm" not in report["examples_by_generator"]
     assert report["train_loss_final"] > 0 and report["train_seconds"] > 0
+    # held-out accuracy: greedy solutions of 4 in-distribution and 4 ood eval problems, graded
+    assert report["heldout_accuracy_problems"] == report["heldout_ood_accuracy_problems"] == 4
+    assert 0 <= report["heldout_accuracy"] <= 1 and 0 <= report["heldout_ood_accuracy"] <= 1
     curve = pl.read_csv(plot)
     assert curve.columns == ["step", "loss", "learning_rate"]
     assert curve["step"].to_list() == [1, 2]
@@ -267,7 +260,7 @@ def test_models_trained_without_the_system_message_get_prompts_without_it(tmp_pa
     (row,) = prompt_completion_rows(df)
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
     tokenizer = wrap_tokenizer(train_bpe(["Q? S"], vocab_size=300))
-    save_base_model(tmp_path / "m", BaseModelParams(**TINY, system_prompt=False), tokenizer, 0)
+    save_base_model(tmp_path / "m", BaseModelParams(**TINY_SPEC, system_prompt=False), tokenizer, 0)
     assert uses_system_prompt(tmp_path / "m") is False
     assert uses_system_prompt(tmp_path / "elsewhere") is True  # no setting: the full prompt
 

@@ -45,10 +45,11 @@ class SandboxParams(_Section):
 
 # ------------------------------------------------------------------- synthesize
 class LLMBackendParams(_Section):
-    backend: Literal["openai", "transformers"] = Field(
+    backend: Literal["openai", "transformers", "vllm"] = Field(
         "openai",
-        description="openai (any OpenAI-compatible HTTP endpoint) or transformers (a local "
-        "model, CPU or GPU); vllm is not implemented yet",
+        description="openai (any OpenAI-compatible HTTP endpoint), transformers (a local "
+        "model, CPU or GPU) or vllm (a local model on GPUs through vLLM's offline engine; "
+        "needs the gpu extra)",
     )
     base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
@@ -62,8 +63,8 @@ class LLMBackendParams(_Section):
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout in seconds")
     model_path: str | None = Field(
         None,
-        description="transformers: a model directory (e.g. models/base/policy_small, or a "
-        "pretrained pointer written by the base stage), a local path or an HF name",
+        description="transformers and vllm: a model directory (e.g. models/base/policy_small, "
+        "or a pretrained pointer written by the base stage), a local path or an HF name",
     )
     device: str = Field("cpu", description="transformers: torch device, e.g. cpu, cuda, cuda:1")
     batch_size: int = Field(
@@ -77,6 +78,28 @@ class LLMBackendParams(_Section):
     )
     threads: int | None = Field(
         None, ge=1, description="transformers: torch CPU threads (null = torch's default)"
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="vllm: GPUs one model replica is split over (tensor parallel)"
+    )
+    data_parallel_size: int = Field(
+        1,
+        ge=1,
+        description="vllm: model replicas, one process each on its own tensor_parallel_size "
+        "GPUs, each given a contiguous slice of the prompts (tp x dp GPUs in all)",
+    )
+    gpu_memory_utilization: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="vllm: share of each GPU's memory vLLM takes for weights, activations "
+        "and KV cache (lower it when other processes share the GPU)",
+    )
+    max_model_len: int | None = Field(
+        None,
+        ge=1,
+        description="vllm: longest prompt + max_tokens to reserve KV cache for (null = the "
+        "model's own context length; lower it when a long-context model's cache does not fit)",
     )
 
 
@@ -303,6 +326,69 @@ class SFTParams(_Section):
     )
     use_cpu: bool = Field(True, description="train on CPU even where a GPU is visible")
     bf16: bool = Field(False, description="bfloat16 mixed precision (GPU profile)")
+    eval_max_tokens: int = Field(
+        256,
+        ge=1,
+        description="held-out accuracy: greedy solutions of the eval_examples problems (and as "
+        "many out-of-distribution ones) are generated with this many new tokens, executed "
+        "and graded",
+    )
+    sandbox: SandboxParams = Field(
+        default_factory=SandboxParams, description="where the held-out solutions run"
+    )
+
+
+# ----------------------------------------------------------------------- sample
+class SampleParams(_Section):
+    """Rejection sampling by every SFT'd policy model over the train split (stage sample)."""
+
+    seed: int = Field(0, description="sampling seed (each shard derives its own from it)")
+    n: int = Field(4, ge=1, description="paths sampled per problem by each model (recipe: 100)")
+    temperature: float = Field(
+        0.8, gt=0, description="sampling temperature (above 0: paths must differ)"
+    )
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    max_tokens: int = Field(
+        256, ge=1, description="new tokens per path (reference solutions: 90 on average)"
+    )
+    max_problems: int | None = Field(
+        None,
+        ge=1,
+        description="sample this many train problems, drawn with `seed` stratified by subject "
+        "(null = every train problem)",
+    )
+    shard_size: int = Field(
+        64,
+        ge=1,
+        description="problems per shard: a finished shard survives a kill and is not redone",
+    )
+    pass_k: list[int] = Field(
+        [1, 2, 4], min_length=1, description="k of the pass@k metrics (each at most n)"
+    )
+    majority_min_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="problems without a reference answer take the majority predicted answer "
+        "when its share of the problem's paths (all models) reaches this",
+    )
+    majority_min_votes: int = Field(
+        2, ge=1, description="... and when at least this many paths give it"
+    )
+    engine: LLMBackendParams = Field(
+        default_factory=lambda: LLMBackendParams(backend="transformers"),
+        description="how the policy models generate (model_path is each model's directory)",
+    )
+    sandbox: SandboxParams = Field(
+        default_factory=SandboxParams, description="where the paths' programs run"
+    )
+
+    @model_validator(mode="after")
+    def _pass_k_within_n(self) -> SampleParams:
+        over = [k for k in self.pass_k if k < 1 or k > self.n]
+        if over:
+            raise ValueError(f"pass_k values must be between 1 and n={self.n}: {over}")
+        return self
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -311,6 +397,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "split": SplitParams,
     "base": BaseParams,
     "sft": SFTParams,
+    "sample": SampleParams,
 }
 
 

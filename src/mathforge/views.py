@@ -19,6 +19,10 @@ VIEWS: dict[str, str] = {
     "train": "data/splits/train.parquet",
     "eval": "data/splits/eval.parquet",
     "test": "data/splits/test.parquet",
+    # one row per sampled path (stage sample): text, programs, execution, grade, tokens
+    "paths": "data/paths/*/shard-*.parquet",
+    # one row per sampled problem: the reference its paths were graded against
+    "sampled": "data/paths/problems.parquet",
     # every dropped row of every stage, with the stage and the reason
     "rejects": "data/*/rejects.parquet",
 }
@@ -29,9 +33,11 @@ class MissingViewError(LookupError):
 
 
 def producing_stage(path: str, root: Path) -> str | None:
-    """The dvc.yaml stage whose outs contain the file `path` (None for globs or unknown)."""
+    """The dvc.yaml stage whose outs contain `path` (a glob: its fixed leading directories)."""
     dvc_file = root / "dvc.yaml"
-    if "*" in path or not dvc_file.exists():
+    if "*" in path:
+        path = path[: path.index("*")].rsplit("/", 1)[0]
+    if not path or not dvc_file.exists():
         return None
     stages = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("stages", {})
     for name, stage in stages.items():

@@ -1,0 +1,267 @@
+"""Rejection sampling: grading paths, majority references, pass@k, resumable shards, the stage.
+
+Killing `dvc repro` mid-sampling and rerunning it is tested end to end in
+tests/test_pipeline_e2e.py; here the shard store's resume rules are unit-tested.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from tiny_models import save_tiny_model
+
+from mathforge.config import ParamsError, SandboxParams, parse_section
+from mathforge.errors import UserError
+from mathforge.generation import Completion
+from mathforge.sampling import (
+    PATHS_SCHEMA,
+    answer_groups,
+    grade_paths,
+    majority_reference,
+    pass_at_k,
+    path_id,
+)
+from mathforge.shards import ShardStore, fingerprint
+from mathforge.views import connect
+from stages import sample as sample_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX = SandboxParams(timeout_s=2.0)
+
+
+def solution(program: str, claim: str = "") -> str:
+    return f"Compute it.\n\n```python\n{program}\n```\n\nFinal answer: {claim}"
+
+
+def completion(text: str) -> Completion:
+    return Completion(
+        text, prompt_tokens=10, completion_tokens=len(text.split()), finish_reason="stop"
+    )
+
+
+# ---------------------------------------------------------------- pass@k
+@pytest.mark.parametrize(
+    ("n", "c", "k", "expected"),
+    [(4, 1, 1, 0.25), (4, 1, 4, 1.0), (4, 0, 2, 0.0), (5, 2, 2, 0.7), (10, 3, 1, 0.3)],
+)
+def test_pass_at_k_is_the_unbiased_estimator(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected)
+    # the same as 1 - C(n-c, k) / C(n, k)
+    assert pass_at_k(n, c, k) == pytest.approx(1 - math.comb(n - c, k) / math.comb(n, k))
+
+
+def test_pass_at_k_needs_k_samples():
+    with pytest.raises(ValueError, match="pass@5"):
+        pass_at_k(4, 1, 5)
+
+
+# -------------------------------------------------------------- majority
+def test_equivalent_spellings_vote_together():
+    groups = answer_groups(["1/2", "0.5", "3", "\\frac{1}{2}", "3"])
+    assert groups[0] == [0, 1, 3] and groups[1] == [2, 4]
+
+
+def test_majority_needs_its_share_and_votes_and_no_tie():
+    found = majority_reference(["1/2", "0.5", "7", None], min_share=0.5, min_votes=2)
+    assert found.answer in {"1/2", "0.5"} and found.share == 0.5 and found.votes == 2
+    # paths without an answer still count in the share
+    assert majority_reference(["4", "4", None, None, None], 0.5, 2).answer is None
+    assert majority_reference(["4", "5"], 0.5, 1).answer is None  # a tie is no majority
+    assert majority_reference(["4"], 0.5, 2).answer is None  # too few votes
+    assert majority_reference([None, None], 0.5, 1) == majority_reference([], 0.5, 1)
+
+
+# ------------------------------------------------------------ grade_paths
+def test_each_path_is_executed_and_graded_against_its_reference():
+    problems = pl.DataFrame(
+        {
+            "question_id": ["q_a", "q_b"],
+            "subject": ["arithmetic", "algebra"],
+            "question": ["2+3?", "?"],
+            "answer": ["5", None],
+        }
+    )
+    completions = [
+        [
+            completion(solution("print(2 + 3)", "5")),
+            completion(solution("print(2 * 3)", "5")),  # claims 5, prints 6: the program counts
+            completion("It is five.\n\nFinal answer: 5"),
+            completion(solution("print(1 +")),
+        ],
+        [completion(solution("while True:\n    pass")), completion(solution("x = 1"))],
+    ]
+    paths = grade_paths(problems, completions, "policy", SANDBOX)
+    assert paths.schema == pl.Schema(PATHS_SCHEMA)
+    a = paths.filter(pl.col("question_id") == "q_a").sort("sample_index")
+    assert a["predicted"].to_list() == ["5", "6", None, None]
+    assert a["correct"].to_list() == [True, False, None, None]
+    assert a["error_kind"].to_list() == [None, None, "no_program", "syntax"]
+    assert a["final_answer"].to_list() == ["5", "5", "5", None]
+    assert a["exec_ok"].to_list() == [True, True, None, False]
+    assert a["programs"][0].to_list() == ["print(2 + 3)"]
+    assert "SyntaxError" in a["exec_stderr"][3]
+    b = paths.filter(pl.col("question_id") == "q_b").sort("sample_index")
+    assert b["error_kind"].to_list() == ["timeout", "no_output"]
+    assert b["reference_source"].to_list() == ["none", "none"]
+    assert b["correct"].to_list() == [None, None]
+    assert paths["path_id"].n_unique() == 6
+    assert paths["path_id"][0] == path_id("q_a", "policy", 0)
+    assert path_id("q_a", "policy", 0) != path_id("q_a", "other", 0)
+
+
+# ------------------------------------------------------------ shard store
+def test_shards_survive_under_one_fingerprint_and_are_dropped_when_it_changes(tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("a")
+    first = fingerprint({"n": 4}, [data])
+    assert fingerprint({"n": 4}, [data]) == first
+    assert fingerprint({"n": 5}, [data]) != first
+    store = ShardStore.open(tmp_path / "out", first)
+    store.write("m--shard-00001", pl.DataFrame({"x": [1]}), stats={"seconds": 2.0})
+    store.write("m--shard-00000", pl.DataFrame({"x": [0]}))
+    again = ShardStore.open(tmp_path / "out", first)
+    assert again.finished() == ["m--shard-00000", "m--shard-00001"]
+    assert again.stats("m--shard-00001") == {"seconds": 2.0}
+    assert [p.name for p in again.root.iterdir() if p.name.startswith(".")] == []
+
+    data.write_text("b")  # an input changed: a new fingerprint, the old shards go
+    changed = ShardStore.open(tmp_path / "out", fingerprint({"n": 4}, [data]))
+    assert changed.finished() == [] and not store.root.exists()
+    changed.discard()
+    assert not (tmp_path / "out.partial").exists()
+
+
+# ------------------------------------------------------------------ stage
+TRAIN = [
+    ("arithmetic", "What is 12 + 30?", "42"),
+    ("arithmetic", "What is 7 times 6?", "42"),
+    ("number_theory", "What is the gcd of 12 and 18?", "6"),
+    ("number_theory", "What is 2 to the power 10?", "1024"),
+    ("percentages", "What is 50% of 80?", "40"),
+    ("percentages", "A price of 20 rises by 10%. New price?", "22"),
+    ("algebra", "Solve x + 1 = 3 for x.", None),  # llm-style: no reference answer
+]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A train split and two tiny policy models (different sizes), laid out as the repo."""
+    root = tmp_path_factory.mktemp("sample")
+    rows = [
+        {"question_id": f"q_{i:016x}", "subject": s, "question": q, "answer": a}
+        for i, (s, q, a) in enumerate(TRAIN)
+    ]
+    (root / "data/splits").mkdir(parents=True)
+    pl.DataFrame(rows, schema={"question_id": pl.String, "subject": pl.String,
+                               "question": pl.String, "answer": pl.String}).write_parquet(
+        root / "data/splits/train.parquet"
+    )  # fmt: skip
+    texts = [q for _, q, _ in TRAIN] + ["print(12 + 30)\nFinal answer: 42"]
+    save_tiny_model(root / "models/sft/small", texts, system_prompt=False)
+    save_tiny_model(root / "models/sft/tiny", texts, seed=1, hidden_size=16, num_heads=2,
+                    num_kv_heads=1, intermediate_size=32)  # fmt: skip
+    return root
+
+
+def write_params(root: Path, **sample) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["sample"].update({"n": 2, "max_tokens": 24, "shard_size": 2, "pass_k": [1, 2], **sample})
+    params["sample"]["engine"]["batch_size"] = 4
+    params["sample"]["sandbox"]["timeout_s"] = 2.0
+    path = root / f"params-{len(list(root.glob('params-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def stage_cmd(root: Path, out: str, params: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "stages.sample", str(root / "data/splits/train.parquet"),
+        str(root / out), str(root / f"{out}.json"), str(root / "models/sft/small"),
+        str(root / "models/sft/tiny"), "--params", str(params),
+    ]  # fmt: skip
+
+
+def run_stage(cmd: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def read_paths(out: Path) -> pl.DataFrame:
+    # exec_seconds is a timing; everything else must be reproduced exactly
+    return pl.read_parquet(out / "*" / "*.parquet").drop("exec_seconds").sort("path_id")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workdir) -> Path:
+    run_stage(stage_cmd(workdir, "data/paths", write_params(workdir)))
+    return workdir / "data/paths"
+
+
+def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
+    paths = read_paths(uninterrupted)
+    assert paths.height == len(TRAIN) * 2 * 2
+    assert paths["path_id"].n_unique() == paths.height
+    assert set(paths["model"]) == {"small", "tiny"}
+    shards = (len(TRAIN) + 1) // 2
+    assert sorted(p.name for p in (uninterrupted / "small").iterdir()) == [
+        f"shard-{i:05d}.parquet" for i in range(shards)
+    ]
+    assert (paths["completion_tokens"] <= 24).all() and (paths["prompt_tokens"] > 0).all()
+    gold = paths.filter(pl.col("reference_source") == "gold")
+    assert gold.height == (len(TRAIN) - 1) * 4
+    metrics = json.loads((workdir / "data/paths.json").read_text())
+    assert metrics["paths"] == paths.height and metrics["shards"] == 2 * shards
+    assert set(metrics["models"]) == {"small", "tiny"}
+    for entry in metrics["models"].values():
+        assert {"accuracy", "pass@1", "pass@2", "error_kinds", "tokens_per_s"} <= set(entry)
+        assert sum(entry["error_kinds"].values()) == entry["paths"]
+    # a random model finds no majority for the problem without an answer: dropped, with why
+    problems = pl.read_parquet(uninterrupted / "problems.parquet")
+    assert problems.height == len(TRAIN)
+    rejects = pl.read_parquet(uninterrupted / "rejects.parquet")
+    unreferenced = problems.filter(pl.col("reference_source") == "none")["question_id"]
+    assert sorted(rejects["question_id"]) == sorted(unreferenced)
+    assert set(rejects["reason"]) <= {"no_majority"}
+    assert not (workdir / "data/paths.partial").exists()  # the scratch shards are gone
+
+
+def test_paths_are_queryable(workdir, uninterrupted):
+    con = connect(workdir, {"paths", "sampled"})
+    n, models = con.execute("SELECT count(*), count(DISTINCT model) FROM paths").fetchone()
+    assert (n, models) == (len(TRAIN) * 4, 2)
+    joined = con.execute("SELECT count(*) FROM paths JOIN sampled USING (question_id)").fetchone()[
+        0
+    ]
+    assert joined == n
+
+
+def test_missing_model_is_a_clear_error(workdir):
+    cmd = stage_cmd(workdir, "data/none", write_params(workdir))
+    cmd[cmd.index(str(workdir / "models/sft/tiny"))] = str(workdir / "models/sft/absent")
+    with pytest.raises(UserError, match=r"sft/absent not found \(run `dvc repro sft@absent`\)"):
+        sample_stage.main(cmd[3:])
+    assert not (workdir / "data/none").exists()
+
+
+# ------------------------------------------------------------- params / dvc.yaml
+def test_pass_k_must_not_exceed_n():
+    with pytest.raises(ParamsError, match="pass_k"):
+        parse_section("sample", {"n": 2, "pass_k": [1, 4]})
+
+
+def test_sample_stage_reads_every_policy_model():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["sample"]
+    models = [f"models/sft/{name}" for name in params["base"]["models"]]
+    assert stage["cmd"].split()[6:] == models
+    assert set(models) <= set(stage["deps"])
