@@ -185,58 +185,32 @@ def sample_all(
 
 
 def vote(store: ShardStore, problems: pl.DataFrame, cfg: SampleParams) -> pl.DataFrame:
-    """One row per problem: the reference its paths are graded against (PROBLEMS_SCHEMA)."""
-    paths = pl.scan_parquet([store.path(k) for k in store.finished()]).select(
-        "question_id", "predicted", "correct"
-    )
-    counts = (
-        paths.group_by("question_id")
-        .agg(paths=pl.len(), correct_paths=pl.col("correct").sum())
-        .collect()
-    )
+    """One row per problem: the reference its paths are graded against and where it came from
+    (the problem's answer, or the majority of every model's paths when it has none)."""
     unreferenced = problems.filter(pl.col("answer").is_null())["question_id"].to_list()
     predicted = dict(
-        paths.filter(pl.col("question_id").is_in(unreferenced))
+        pl.scan_parquet([store.path(k) for k in store.finished()])
+        .filter(pl.col("question_id").is_in(unreferenced))
         .group_by("question_id")
         .agg(pl.col("predicted"))
         .collect()
         .iter_rows()
     )
-    rows = []
-    for row in problems.iter_rows(named=True):
-        qid = row["question_id"]
-        if row["answer"] is not None:
-            rows.append({**row, "reference": row["answer"], "reference_source": "gold"})
-            continue
-        majority = majority_reference(
+
+    def reference(qid: str, answer: str | None) -> tuple[str | None, str, float | None]:
+        if answer is not None:
+            return answer, "gold", None
+        found = majority_reference(
             predicted.get(qid, []), cfg.majority_min_share, cfg.majority_min_votes
         )
-        source = "majority" if majority.answer is not None else "none"
-        rows.append(
-            {
-                **row,
-                "reference": majority.answer,
-                "reference_source": source,
-                "majority_share": round(majority.share, 4),
-            }
-        )
-    table = pl.DataFrame(
-        [
-            {
-                k: r.get(k)
-                for k in (
-                    "question_id",
-                    "subject",
-                    "reference",
-                    "reference_source",
-                    "majority_share",
-                )
-            }
-            for r in rows
-        ],  # fmt: skip
-        schema={k: PROBLEMS_SCHEMA[k] for k in list(PROBLEMS_SCHEMA)[:5]},
-    )
-    return table.join(counts, on="question_id", how="left").select(list(PROBLEMS_SCHEMA))
+        return found.answer, "none" if found.answer is None else "majority", round(found.share, 4)
+
+    rows = [
+        (qid, subject, *reference(qid, answer))
+        for qid, subject, answer in problems.select("question_id", "subject", "answer").iter_rows()
+    ]
+    columns = list(PROBLEMS_SCHEMA)[:5]  # question_id ... majority_share
+    return pl.DataFrame(rows, schema={k: PROBLEMS_SCHEMA[k] for k in columns}, orient="row")
 
 
 def regrade(df: pl.DataFrame, references: pl.DataFrame) -> pl.DataFrame:
@@ -312,6 +286,60 @@ def model_metrics(paths: pl.LazyFrame, cfg: SampleParams) -> dict:
     return out
 
 
+def assemble(
+    store: ShardStore,
+    problems: pl.DataFrame,
+    references: pl.DataFrame,
+    models: int,
+    out_dir: Path,
+    cfg: SampleParams,
+) -> tuple[dict, list[dict]]:
+    """Write the finished shards (regraded where a majority decided), problems.parquet and
+    rejects.parquet into `out_dir`, all at once; return the per-model metrics and rejects.
+    The scratch shards stay until the caller is done, so a crash here loses nothing."""
+    tmp = out_dir.parent / f".{out_dir.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for key in store.finished():
+            write_parquet(regrade(store.read(key), references), shard_file(tmp, key))
+        paths = pl.scan_parquet(str(tmp / "*" / "*.parquet"))
+        counts = paths.group_by("question_id").agg(
+            paths=pl.len(), correct_paths=pl.col("correct").sum()
+        )
+        write_parquet(
+            references.join(counts.collect(), on="question_id", how="left").select(
+                list(PROBLEMS_SCHEMA)
+            ),
+            tmp / "problems.parquet",
+        )
+        dropped = references.filter(pl.col("reference_source") == "none").join(
+            problems.select("question_id", "question"), on="question_id"
+        )
+        rejects = [
+            {
+                "stage": "sample",
+                "reason": "no_majority",
+                "subject": r["subject"],
+                "question_id": r["question_id"],
+                "question": r["question"],
+                "detail": f"no answer reached {cfg.majority_min_share:.0%} of the paths "
+                f"(best share {r['majority_share']})",
+            }
+            for r in dropped.iter_rows(named=True)
+        ]
+        write_parquet(rejects_frame(rejects), tmp / "rejects.parquet")
+        total = paths.select(pl.len(), pl.col("path_id").n_unique()).collect().row(0)
+        expected = problems.height * cfg.n * models
+        if total != (expected, expected):
+            raise UserError(f"sample: {total[0]} paths ({total[1]} ids), expected {expected}")
+        metrics = model_metrics(paths, cfg)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return metrics, rejects
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train", type=Path)
@@ -342,38 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - wall
 
     references = vote(store, problems, cfg)
-    tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        for key in store.finished():
-            write_parquet(regrade(store.read(key), references), shard_file(tmp, key))
-        write_parquet(references, tmp / "problems.parquet")
-        dropped = references.filter(pl.col("reference_source") == "none").join(
-            problems.select("question_id", "question"), on="question_id"
-        )
-        rejects = [
-            {
-                "stage": "sample",
-                "reason": "no_majority",
-                "subject": r["subject"],
-                "question_id": r["question_id"],
-                "question": r["question"],
-                "detail": f"no answer reached {cfg.majority_min_share:.0%} of the paths "
-                f"(best share {r['majority_share']})",
-            }
-            for r in dropped.iter_rows(named=True)
-        ]
-        write_parquet(rejects_frame(rejects), tmp / "rejects.parquet")
-        paths = pl.scan_parquet(str(tmp / "*" / "*.parquet"))
-        total = paths.select(pl.len(), pl.col("path_id").n_unique()).collect().row(0)
-        expected = problems.height * cfg.n * len(models)
-        if total != (expected, expected):
-            raise UserError(f"sample: {total[0]} paths ({total[1]} ids), expected {expected}")
-        metrics = model_metrics(paths, cfg)
-        shutil.rmtree(args.out_dir, ignore_errors=True)
-        tmp.rename(args.out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    metrics, rejects = assemble(store, problems, references, len(models), args.out_dir, cfg)
+    expected = problems.height * cfg.n * len(models)
 
     for model, entry in metrics.items():
         shard_stats = [store.stats(k) for k in store.finished() if k.startswith(f"{model}--")]

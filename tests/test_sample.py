@@ -139,6 +139,47 @@ def test_shards_survive_under_one_fingerprint_and_are_dropped_when_it_changes(tm
     assert not (tmp_path / "out.partial").exists()
 
 
+def test_unreferenced_problems_are_graded_against_their_paths_majority(tmp_path):
+    """Paths of two models for a problem without an answer: "1/2" and "0.5" outvote "3"."""
+    problems = pl.DataFrame(
+        {"question_id": ["q_gold", "q_vote", "q_split"], "subject": ["a", "a", "a"],
+         "question": ["?", "?", "?"], "answer": ["7", None, None]}
+    )  # fmt: skip
+    answers = {"q_gold": ["7", "8"], "q_vote": ["1/2", "0.5", "3", None], "q_split": ["1", "2"]}
+    store = ShardStore.open(tmp_path / "paths", "f")
+    for model in ("m1", "m2"):
+        rows = [
+            {"question_id": q, "sample_index": k, "predicted": a}
+            for q, preds in answers.items()
+            for k, a in enumerate(preds[:2] if model == "m1" else preds[2:])
+        ]
+        texts = [
+            completion(solution(f"print({r['predicted']!r})" if r["predicted"] else "x = 1"))
+            for r in rows
+        ]
+        graded = grade_paths(
+            pl.DataFrame(rows).join(problems, on="question_id", maintain_order="left"),
+            [[t] for t in texts],
+            model,
+            SANDBOX,
+        ).with_columns(sample_index=pl.Series([r["sample_index"] for r in rows]))
+        store.write(f"{model}--shard-00000", graded)
+    cfg = parse_section("sample", {"majority_min_share": 0.5, "majority_min_votes": 2})
+    references = sample_stage.vote(store, problems, cfg)
+    by_id = {r["question_id"]: r for r in references.iter_rows(named=True)}
+    assert by_id["q_gold"]["reference_source"] == "gold"
+    assert by_id["q_vote"]["reference_source"] == "majority"
+    assert by_id["q_vote"]["reference"] in {"1/2", "0.5"}
+    assert by_id["q_vote"]["majority_share"] == 0.5
+    assert by_id["q_split"]["reference_source"] == "none"  # "1" against "2": a tie
+    paths = pl.concat([sample_stage.regrade(store.read(k), references) for k in store.finished()])
+    vote = paths.filter(pl.col("question_id") == "q_vote").sort("model", "sample_index")
+    assert vote["correct"].to_list() == [True, True, False, None]
+    assert set(vote["reference_source"]) == {"majority"}
+    gold = paths.filter(pl.col("question_id") == "q_gold").sort("model")
+    assert gold["correct"].to_list() == [True, False]  # gold rows are left as graded
+
+
 # ------------------------------------------------------------------ stage
 TRAIN = [
     ("arithmetic", "What is 12 + 30?", "42"),
@@ -228,6 +269,10 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     # a random model finds no majority for the problem without an answer: dropped, with why
     problems = pl.read_parquet(uninterrupted / "problems.parquet")
     assert problems.height == len(TRAIN)
+    counted = paths.group_by("question_id").agg(n=pl.len(), c=pl.col("correct").sum())
+    joined = problems.join(counted, on="question_id")
+    assert joined.height == len(TRAIN)
+    assert (joined["paths"] == joined["n"]).all() and (joined["correct_paths"] == joined["c"]).all()
     rejects = pl.read_parquet(uninterrupted / "rejects.parquet")
     unreferenced = problems.filter(pl.col("reference_source") == "none")["question_id"]
     assert sorted(rejects["question_id"]) == sorted(unreferenced)
