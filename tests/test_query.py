@@ -21,6 +21,10 @@ stages:
     cmd: python -m stages.split
     outs:
       - data/splits
+  sample:
+    cmd: python -m stages.sample
+    outs:
+      - data/paths
 """
 
 
@@ -84,3 +88,6 @@ def test_producing_stage_reads_dvc_yaml(repo):
     assert producing_stage("data/splits/eval.parquet", repo) == "split"
     assert producing_stage("data/questions/questions.parquet", repo) == "synthesize"
     assert producing_stage("data/elsewhere/x.parquet", repo) is None
+    # a glob view: the stage owning its fixed leading directories
+    assert producing_stage("data/paths/*/shard-*.parquet", repo) == "sample"
+    assert producing_stage("data/*/rejects.parquet", repo) is None  # many stages
