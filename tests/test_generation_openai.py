@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 import torch
 from openai_server import Answer, Choice, Fault, OpenAIServer, ServerError
+from tiny_models import problem_texts, save_tiny_model
 
-from mathforge.config import BaseModelParams, LLMBackendParams
+from mathforge.config import LLMBackendParams
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 from mathforge.generation.transformers_backend import TransformersGenerator
-from mathforge.generators import SUBJECTS, generate
-from mathforge.modeling.tiny import save_base_model
-from mathforge.modeling.tokenizer import train_bpe, wrap_tokenizer
 
 
 def chat(text: str) -> list[dict[str, str]]:
@@ -335,29 +331,12 @@ def test_generate_is_the_texts_of_complete(openai_server: OpenAIServer) -> None:
 
 
 # ------------------------------------ a tiny transformers model behind the server
-TINY = BaseModelParams(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=2,
-    num_kv_heads=2,
-    intermediate_size=64,
-    max_position_embeddings=256,
-    tie_word_embeddings=True,
-)
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TransformersGenerator:
     """A tiny Llama built here (no downloads) behind the transformers backend."""
     torch.set_num_threads(1)
-    rng = random.Random(1)
-    texts = []
-    for subject, skills in SUBJECTS.items():
-        for skill in skills:
-            problem = generate(subject, skill, rng, "base")
-            texts += [problem.question, problem.solution]
-    path: Path = tmp_path_factory.mktemp("tiny") / "policy"
-    save_base_model(path, TINY, wrap_tokenizer(train_bpe(texts, vocab_size=400)), seed=0)
+    path = tmp_path_factory.mktemp("tiny") / "policy"
+    save_tiny_model(path, problem_texts(), vocab_size=400, num_heads=2, max_position_embeddings=256)
     return TransformersGenerator(str(path), batch_size=16, threads=1)
 
 

@@ -4,47 +4,29 @@ served through a real local OpenAI-compatible server read back by the openai bac
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from openai_server import OpenAIServer
+from tiny_models import problem_texts, save_tiny_model
 
-from mathforge.config import BaseModelParams, LLMBackendParams, ParamsError
+from mathforge.config import LLMBackendParams, ParamsError
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 from mathforge.generation.transformers_backend import TransformersGenerator
-from mathforge.generators import SUBJECTS, generate
-from mathforge.modeling.tiny import POINTER_FILE, save_base_model
-from mathforge.modeling.tokenizer import train_bpe, wrap_tokenizer
+from mathforge.modeling.tiny import POINTER_FILE
 
 torch.set_num_threads(1)
-
-SPEC = BaseModelParams(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=2,
-    num_kv_heads=2,
-    intermediate_size=64,
-    max_position_embeddings=256,
-    tie_word_embeddings=True,
-)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = random.Random(1)
-    texts = []
-    for subject, skills in SUBJECTS.items():
-        for skill in skills:
-            problem = generate(subject, skill, rng, "base")
-            texts += [problem.question, problem.solution]
-    tokenizer = wrap_tokenizer(train_bpe(texts, vocab_size=400))
     path = tmp_path_factory.mktemp("tiny") / "policy"
-    save_base_model(path, SPEC, tokenizer, seed=0)
-    return path
+    return save_tiny_model(
+        path, problem_texts(), vocab_size=400, num_heads=2, max_position_embeddings=256
+    )
 
 
 @pytest.fixture(scope="module")

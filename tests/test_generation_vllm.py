@@ -14,7 +14,6 @@ import importlib.machinery
 import importlib.util
 import multiprocessing
 import os
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from mathforge.config import BaseModelParams, LLMBackendParams, ParamsError, parse_section
+from mathforge.config import LLMBackendParams, ParamsError, parse_section
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.vllm_backend import (
     VLLMGenerator,
@@ -227,15 +226,6 @@ def test_closing_the_pool_ends_the_replica_processes() -> None:
 
 
 # ----------------------------------------- a tiny Llama built here, and its prompts
-SPEC = BaseModelParams(
-    hidden_size=128,  # head size 64: every vLLM attention backend supports it
-    num_layers=2,
-    num_heads=2,
-    num_kv_heads=2,
-    intermediate_size=256,
-    max_position_embeddings=512,
-    tie_word_embeddings=True,
-)
 PROMPTS = [
     chat("What is 3 + 4?"),
     chat("A shop sells 12 pens at $3 each and 5 notebooks at $7 each. What is the total cost?"),
@@ -248,19 +238,14 @@ SAMPLE = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_tokens=12, seed=5)
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Imported here: the replica processes above import this module and should start fast.
-    from mathforge.generators import SUBJECTS, generate
-    from mathforge.modeling.tiny import save_base_model
-    from mathforge.modeling.tokenizer import train_bpe, wrap_tokenizer
+    from tiny_models import problem_texts, save_tiny_model
 
-    rng = random.Random(1)
-    texts = []
-    for subject, skills in SUBJECTS.items():
-        for skill in skills:
-            problem = generate(subject, skill, rng, "base")
-            texts += [problem.question, problem.solution]
     path = tmp_path_factory.mktemp("tiny") / "policy"
-    save_base_model(path, SPEC, wrap_tokenizer(train_bpe(texts, vocab_size=400)), seed=0)
-    return path
+    # head size 64: every vLLM attention backend supports it
+    return save_tiny_model(
+        path, problem_texts(), vocab_size=400, hidden_size=128, num_heads=2, num_kv_heads=2,
+        intermediate_size=256, max_position_embeddings=512,
+    )  # fmt: skip
 
 
 def rendered_ids(model_dir: Path, prompt: list[dict[str, str]]) -> list[int]:

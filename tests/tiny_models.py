@@ -31,3 +31,18 @@ def save_tiny_model(
     tokenizer = wrap_tokenizer(train_bpe(corpus, vocab_size=vocab_size))
     save_base_model(out, BaseModelParams(**{**TINY_SPEC, **spec}), tokenizer, seed=seed)
     return out
+
+
+def problem_texts(seed: int = 1) -> list[str]:
+    """A question and its reference solution for every (subject, skill): a tokenizer corpus."""
+    import random
+
+    from mathforge.generators import SUBJECTS, generate
+
+    rng = random.Random(seed)
+    texts = []
+    for subject, skills in SUBJECTS.items():
+        for skill in skills:
+            problem = generate(subject, skill, rng, "base")
+            texts += [problem.question, problem.solution]
+    return texts
