@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 import torch
 import yaml
+from tiny_models import TINY_SPEC
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mathforge.config import BaseModelParams, ParamsError, parse_section
@@ -35,16 +36,7 @@ from stages import base as base_stage
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
-SMALL = {
-    "pretrained": None,
-    "hidden_size": 32,
-    "num_layers": 2,
-    "num_heads": 4,
-    "num_kv_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 256,
-    "tie_word_embeddings": True,
-}
+SMALL = {**TINY_SPEC, "max_position_embeddings": 256}
 # Texts the data never has, but a model may write: the tokenizer must give them back too.
 UNSEEN = [
     "def f(x):\n\tif x:\n\t\treturn  x  \n\n\n    pass   ",
