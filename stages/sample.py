@@ -290,7 +290,7 @@ def assemble(
     store: ShardStore,
     problems: pl.DataFrame,
     references: pl.DataFrame,
-    models: int,
+    expected: int,
     out_dir: Path,
     cfg: SampleParams,
 ) -> tuple[dict, list[dict]]:
@@ -329,7 +329,6 @@ def assemble(
         ]
         write_parquet(rejects_frame(rejects), tmp / "rejects.parquet")
         total = paths.select(pl.len(), pl.col("path_id").n_unique()).collect().row(0)
-        expected = problems.height * cfg.n * models
         if total != (expected, expected):
             raise UserError(f"sample: {total[0]} paths ({total[1]} ids), expected {expected}")
         metrics = model_metrics(paths, cfg)
@@ -370,16 +369,17 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - wall
 
     references = vote(store, problems, cfg)
-    metrics, rejects = assemble(store, problems, references, len(models), args.out_dir, cfg)
     expected = problems.height * cfg.n * len(models)
+    metrics, rejects = assemble(store, problems, references, expected, args.out_dir, cfg)
 
+    stats_of = {k: store.stats(k) for k in store.finished()}
     for model, entry in metrics.items():
-        shard_stats = [store.stats(k) for k in store.finished() if k.startswith(f"{model}--")]
+        shard_stats = [v for k, v in stats_of.items() if k.startswith(f"{model}--")]
         seconds = sum(s.get("generate_seconds", 0.0) for s in shard_stats)
         tokens = sum(s.get("completion_tokens", 0) for s in shard_stats)
         entry["tokens_per_s"] = round(tokens / seconds, 1) if seconds else None
         entry["paths_per_s"] = round(entry["paths"] / seconds, 2) if seconds else None
-    stats = [store.stats(k) for k in store.finished()]
+    stats = list(stats_of.values())
     generate_seconds = sum(s.get("generate_seconds", 0.0) for s in stats)
     tokens = sum(s.get("completion_tokens", 0) for s in stats)
     sources = Counter(references["reference_source"].to_list())

@@ -24,8 +24,8 @@ out-of-distribution eval rows are executed in the sandbox and graded
 (`heldout_accuracy`, `heldout_ood_accuracy`).
 Default params, default data (1,038 train rows; 2 shared cores, 1 thread): 300 examples
 (42-43 per subject; 21 seed, 279 programmatic), 300 steps of batch 8 (8 epochs).
-policy_small: 155 s (0.52 s a step), held-out loss 7.63 -> 1.46; policy_tiny: 89 s,
-7.59 -> 1.91. Held-out accuracy 0 of 64 for both, in distribution and OOD: the models
+policy_small: 133-155 s (0.45-0.52 s a step), held-out loss 7.63 -> 1.46; policy_tiny:
+80-96 s, 7.59 -> 1.91. Held-out accuracy 0 of 64 for both, in distribution and OOD: the models
 write well-formed solutions (most stop on their own) whose programs mostly fail to
 parse, and they do not yet copy the question's numbers (a 600-step run on these 300
 examples reached 1 of 64).
@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
             f"no SFT examples: no train row with a solution from sources {cfg.sources} "
             f"(left out: {dropped})"
         )
-    heldout = heldout_rows(read_split(args.eval, "eval"), cfg.eval_examples, cfg.seed)
+    eval_df = read_split(args.eval, "eval")
+    heldout = heldout_rows(eval_df, cfg.eval_examples, cfg.seed)
 
     tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         (tmp / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
         write_parquet(examples.select("question_id", "subject", "generator"), tmp / EXAMPLES_FILE)
         sample = check_generates(tmp, heldout["question"][0])
-        metrics |= heldout_accuracy(tmp, read_split(args.eval, "eval"), heldout, cfg)
+        metrics |= heldout_accuracy(tmp, eval_df, heldout, cfg)
         shutil.rmtree(args.out_dir, ignore_errors=True)
         args.out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp.rename(args.out_dir)

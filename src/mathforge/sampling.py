@@ -131,16 +131,18 @@ def answer_groups(answers: Sequence[str]) -> list[list[int]]:
     Equal strings share a group without a check; distinct spellings are compared with
     each group's first spelling, so "0.5" and "1/2" vote together.
     """
-    spellings = Counter(answers)
-    groups: list[list[str]] = []
-    for spelling, _ in spellings.most_common():
-        for group in groups:
-            if answers_match(spelling, group[0]) is True:
-                group.append(spelling)
-                break
-        else:
-            groups.append([spelling])
-    members = [[i for i, a in enumerate(answers) if a in set(group)] for group in groups]
+    representatives: list[str] = []  # the first spelling of each group
+    group_of: dict[str, int] = {}
+    for spelling, _ in Counter(answers).most_common():
+        group_of[spelling] = next(
+            (g for g, rep in enumerate(representatives) if answers_match(spelling, rep) is True),
+            len(representatives),
+        )
+        if group_of[spelling] == len(representatives):
+            representatives.append(spelling)
+    members: list[list[int]] = [[] for _ in representatives]
+    for i, answer in enumerate(answers):
+        members[group_of[answer]].append(i)
     return sorted(members, key=len, reverse=True)
 
 
@@ -170,13 +172,17 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def accuracy(
-    generator, problems: pl.DataFrame, model: str, system: bool, max_tokens: int,
+    generator,
+    problems: pl.DataFrame,
+    model: str,
+    system: bool,
+    max_tokens: int,
     sandbox: SandboxParams,
-) -> tuple[float, pl.DataFrame]:  # fmt: skip
+) -> tuple[float, pl.DataFrame]:
     """Greedy accuracy of `generator` on `problems` (question_id, subject, question, answer):
     one path per problem, executed and graded; ungradable paths count as wrong."""
     chats = [solve_prompt(q, system=system) for q in problems["question"]]
-    completions = generator.complete(chats, SamplingParams(n=1, temperature=0.0,
-                                                           max_tokens=max_tokens))  # fmt: skip
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+    completions = generator.complete(chats, greedy)
     paths = grade_paths(problems, completions, model, sandbox)
     return float(paths["correct"].fill_null(False).mean() or 0.0), paths
