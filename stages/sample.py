@@ -52,7 +52,7 @@ from mathforge.sampling import (  # noqa: E402
 from mathforge.sandbox import ERROR_KINDS  # noqa: E402
 from mathforge.shards import ShardStore, fingerprint  # noqa: E402
 from mathforge.solution import solve_prompt  # noqa: E402
-from mathforge.training.sft import stratified_sample  # noqa: E402
+from mathforge.splitting import stratified_sample  # noqa: E402
 from mathforge.verify import answers_match_batch  # noqa: E402
 
 INPUT_COLUMNS = ("question_id", "subject", "question", "answer")

@@ -50,12 +50,8 @@ from mathforge.errors import UserError, run_stage  # noqa: E402
 from mathforge.io import write_json, write_parquet, write_text  # noqa: E402
 from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt  # noqa: E402
 from mathforge.solution import solve_prompt  # noqa: E402
-from mathforge.training.sft import (  # noqa: E402
-    INPUT_COLUMNS,
-    select_examples,
-    stratified_sample,
-    train_sft,
-)
+from mathforge.splitting import stratified_sample  # noqa: E402
+from mathforge.training.sft import INPUT_COLUMNS, select_examples, train_sft  # noqa: E402
 
 EXAMPLES_FILE = "sft_examples.parquet"
 

@@ -32,12 +32,12 @@ from mathforge.config import SynthesizeParams, load_params
 from mathforge.errors import UserError, run_stage
 from mathforge.expectations import expectations_module, table_contract, validate
 from mathforge.generation import build_generator
-from mathforge.generators import SUBJECTS, VARIANTS
 from mathforge.grading import grade_solutions, sandbox_isolation
 from mathforge.io import rejects_frame, write_json, write_parquet
 from mathforge.lineage import question_id
 from mathforge.synthesis.programmatic import NoveltyPool, draw_subject
 from mathforge.synthesis.self_instruct import Candidate, synthesize_subject
+from mathforge.teacher import SUBJECTS, VARIANTS
 
 QUESTIONS_SCHEMA = {
     "question_id": pl.String,

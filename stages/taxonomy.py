@@ -17,9 +17,9 @@ from pathlib import Path
 from mathforge.config import load_params
 from mathforge.errors import run_stage
 from mathforge.expectations import expectations_module, table_contract, validate
-from mathforge.generators import SUBJECTS
 from mathforge.io import write_json, write_parquet
 from mathforge.seeds import SEEDS_SCHEMA, build_taxonomy, read_seed_files
+from mathforge.teacher import SUBJECTS
 
 
 def main(argv: list[str] | None = None) -> None:

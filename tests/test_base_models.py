@@ -15,10 +15,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mathforge.config import BaseModelParams, ParamsError, parse_section
 from mathforge.errors import UserError
-from mathforge.generators import SUBJECTS, VARIANTS, generate
 from mathforge.modeling import PROMPT_FILE, resolve_model_path
+from mathforge.modeling.directory import POINTER_FILE
 from mathforge.modeling.tiny import (
-    POINTER_FILE,
     build_tiny_llama,
     count_parameters,
     expected_parameter_count,
@@ -31,6 +30,7 @@ from mathforge.modeling.tokenizer import (
     train_bpe,
     wrap_tokenizer,
 )
+from mathforge.teacher import SUBJECTS, VARIANTS, generate
 from stages import base as base_stage
 
 torch.set_num_threads(1)

@@ -16,7 +16,7 @@ from mathforge.config import LLMBackendParams, ParamsError
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 from mathforge.generation.transformers_backend import TransformersGenerator
-from mathforge.modeling.tiny import POINTER_FILE
+from mathforge.modeling.directory import POINTER_FILE
 
 torch.set_num_threads(1)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mathforge.generators import SUBJECTS
 from mathforge.sandbox import run_programs
 from mathforge.seeds import read_seed_files
 from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
+from mathforge.teacher import SUBJECTS
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
 FIELDS = ("id", "subject", "skill", "question", "answer", "solution", "source")

@@ -17,15 +17,16 @@ from tiny_models import TINY_SPEC, save_tiny_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from mathforge.config import BaseModelParams, SFTParams, parse_section  # noqa: E402
-from mathforge.generators import SUBJECTS, VARIANTS, generate  # noqa: E402
-from mathforge.modeling.tiny import save_base_model, uses_system_prompt  # noqa: E402
+from mathforge.modeling.directory import uses_system_prompt  # noqa: E402
+from mathforge.modeling.tiny import save_base_model  # noqa: E402
 from mathforge.modeling.tokenizer import EOS, train_bpe, wrap_tokenizer  # noqa: E402
 from mathforge.solution import solve_prompt  # noqa: E402
+from mathforge.splitting import stratified_sample  # noqa: E402
+from mathforge.teacher import SUBJECTS, VARIANTS, generate  # noqa: E402
 from mathforge.training.sft import (  # noqa: E402
     prompt_completion_rows,
     select_examples,
     sft_config,
-    stratified_sample,
     to_dataset,
     train_sft,
 )

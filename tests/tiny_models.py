@@ -37,7 +37,7 @@ def problem_texts(seed: int = 1) -> list[str]:
     """A question and its reference solution for every (subject, skill): a tokenizer corpus."""
     import random
 
-    from mathforge.generators import SUBJECTS, generate
+    from mathforge.teacher import SUBJECTS, generate
 
     rng = random.Random(seed)
     texts = []

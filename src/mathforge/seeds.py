@@ -128,7 +128,7 @@ def read_seed_files(paths: Iterable[Path | str]) -> pl.DataFrame:
 def build_taxonomy(seeds: pl.DataFrame, generators: dict[str, dict]) -> pl.DataFrame:
     """Subject → skill table with seed counts and which synthesis path serves each.
 
-    `generators` is `mathforge.generators.SUBJECTS` (subject → skill → generator);
+    `generators` is `mathforge.teacher.SUBJECTS` (subject → skill → generator);
     skills a subject's generator has but no seed names are listed with 0 seeds.
     """
     counts = seeds.group_by("subject", "skill").agg(pl.len().alias("n_seeds"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import polars as pl
 
 from mathforge.config import SplitParams
@@ -42,3 +43,37 @@ def assign_splits(questions: pl.DataFrame, cfg: SplitParams) -> pl.DataFrame:
         pl.col("question_id").replace_strict(assigned, return_dtype=pl.String).alias("split"),
         (pl.col("variant") == "ood").alias("ood"),
     )
+
+
+def stratified_sample(
+    df: pl.DataFrame, n: int | None, seed: int, by: str = "subject"
+) -> pl.DataFrame:
+    """At most `n` rows of `df`, each `by` group getting its proportional share (largest
+    remainder; every group at least one row while n allows). The same rows, in the same
+    order, for the same `seed` and set of rows, whatever the input order."""
+    df = df.sort("question_id")
+    if n is None or n >= df.height:
+        return df
+    rng = np.random.default_rng(seed)
+    groups = {key: g for (key,), g in df.group_by(by, maintain_order=True)}
+    names = sorted(groups)
+    sizes = np.array([groups[k].height for k in names])
+    exact = sizes * n / sizes.sum()
+    take = np.minimum(np.floor(exact).astype(int), sizes)
+    if n >= len(names):  # every subject is represented
+        take = np.maximum(take, np.minimum(1, sizes))
+    while take.sum() > n:  # the floor of 1 overshot: trim the most over-served subject
+        over = np.where(take > 1, take - exact, -np.inf)
+        take[int(np.argmax(over))] -= 1
+    order = np.argsort(-(exact - take), kind="stable")  # largest remainders first
+    for i in order:
+        if take.sum() >= n:
+            break
+        if take[i] < sizes[i]:
+            take[i] += 1
+    picked = []
+    for name, k in zip(names, take, strict=True):
+        group = groups[name]
+        idx = np.sort(rng.permutation(group.height)[:k])
+        picked.append(group[idx.tolist()])
+    return pl.concat(picked).sort("question_id")

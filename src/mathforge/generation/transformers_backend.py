@@ -47,7 +47,7 @@ from transformers import (
 
 from mathforge.config import LLMBackendParams, ParamsError
 from mathforge.generation.base import Chat, Completion, GenerationError, SamplingParams
-from mathforge.modeling.tiny import resolve_model_path
+from mathforge.modeling.directory import resolve_model_path
 
 PROGRESS_MIN_BATCHES = 4  # show a progress bar from this many batches on
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

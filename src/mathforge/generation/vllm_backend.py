@@ -98,7 +98,7 @@ class VLLMGenerator:
             raise ParamsError(f"{GPU_EXTRA}; vllm is not installed here")
         # Imported here, not at the top: replica processes import this module first thing,
         # and it stays free of torch until a replica sets its CUDA_VISIBLE_DEVICES.
-        from mathforge.modeling.tiny import resolve_model_path
+        from mathforge.modeling.directory import resolve_model_path
 
         self.model_path = resolve_model_path(model_path)
         self.tensor_parallel_size = tensor_parallel_size

@@ -18,9 +18,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from mathforge.config import BaseModelParams
-
-POINTER_FILE = "pretrained.json"
-PROMPT_FILE = "mathforge_prompt.json"  # how prompts for this model are built; copied by sft
+from mathforge.modeling.directory import POINTER_FILE, PROMPT_FILE
 
 
 def llama_config(spec: BaseModelParams, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
@@ -93,19 +91,3 @@ def save_base_model(
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return {"parameters": count_parameters(model), "vocab_size": model.config.vocab_size}
-
-
-def uses_system_prompt(path: str | Path) -> bool:
-    """Whether prompts for the model in `path` carry the system message (default: yes)."""
-    settings = Path(path) / PROMPT_FILE
-    if not settings.is_file():
-        return True
-    return bool(json.loads(settings.read_text(encoding="utf-8"))["system_prompt"])
-
-
-def resolve_model_path(path: str | Path) -> str:
-    """What `from_pretrained` takes for a base model directory: the pretrained name or the dir."""
-    pointer = Path(path) / POINTER_FILE
-    if pointer.is_file():
-        return str(json.loads(pointer.read_text(encoding="utf-8"))["pretrained"])
-    return str(path)

@@ -12,9 +12,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mathforge.generators import SUBJECTS, Problem, generate
 from mathforge.lineage import question_id
 from mathforge.novelty import novelty_filter
+from mathforge.teacher import SUBJECTS, Problem, generate
 
 
 class NoveltyPool:

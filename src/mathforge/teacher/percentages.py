@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from mathforge.generators.answers import fmt_number, fmt_rounded
-from mathforge.generators.base import Problem, check_variant, code, make_problem
-from mathforge.generators.vocab import NAMES, decimal_literal, join_and, money_cents, two_names
+from mathforge.teacher.answers import fmt_number, fmt_rounded
+from mathforge.teacher.base import Problem, check_variant, code, make_problem
+from mathforge.teacher.vocab import NAMES, decimal_literal, join_and, money_cents, two_names
 
 SUBJECT = "percentages"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from mathforge.generators.answers import fmt_number, fmt_pair
-from mathforge.generators.base import Problem, check_variant, code, make_problem
-from mathforge.generators.notation import linear, python_linear
-from mathforge.generators.vocab import NAMES, two_names
+from mathforge.teacher.answers import fmt_number, fmt_pair
+from mathforge.teacher.base import Problem, check_variant, code, make_problem
+from mathforge.teacher.notation import linear, python_linear
+from mathforge.teacher.vocab import NAMES, two_names
 
 SUBJECT = "linear_equations"
 

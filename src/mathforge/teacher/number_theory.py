@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import random
 
-from mathforge.generators.base import Problem, check_variant, code, make_problem
-from mathforge.generators.vocab import NAMES, join_and
+from mathforge.teacher.base import Problem, check_variant, code, make_problem
+from mathforge.teacher.vocab import NAMES, join_and
 
 SUBJECT = "number_theory"
 

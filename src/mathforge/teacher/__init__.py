@@ -9,7 +9,7 @@ problem comes with its exact answer and a mixed CoT+PoT reference solution
 
 `SUBJECTS` maps subject -> skill name -> generator, in a stable order. Each
 generator draws everything from the `random.Random` it is given, so a seed
-reproduces a problem exactly. Variants: see `mathforge.generators.base`; the
+reproduces a problem exactly. Variants: see `mathforge.teacher.base`; the
 lead-ins and reorderings that vary the questions' surface: `framing`.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from mathforge.generators import (
+from mathforge.teacher import (
     arithmetic,
     calculus,
     counting_probability,
@@ -26,8 +26,8 @@ from mathforge.generators import (
     number_theory,
     percentages,
 )
-from mathforge.generators.base import VARIANTS, Problem, Skill
-from mathforge.generators.framing import framed
+from mathforge.teacher.base import VARIANTS, Problem, Skill
+from mathforge.teacher.framing import framed
 
 __all__ = ["SUBJECTS", "VARIANTS", "Problem", "Skill", "generate"]
 

@@ -16,16 +16,16 @@ import pytest
 import sympy
 
 from mathforge import sandbox
-from mathforge.generators import SUBJECTS, VARIANTS, Problem, generate
-from mathforge.generators.answers import fmt_matrix, fmt_number, fmt_pair, fmt_rounded
-from mathforge.generators.base import check_variant
 from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
+from mathforge.teacher import SUBJECTS, VARIANTS, Problem, generate
+from mathforge.teacher.answers import fmt_matrix, fmt_number, fmt_pair, fmt_rounded
+from mathforge.teacher.base import check_variant
 
 SEEDS = range(5)
 COMBOS = [(subject, skill) for subject, skills in SUBJECTS.items() for skill in skills]
 
 
-# canonical answer shapes (see mathforge.generators.answers)
+# canonical answer shapes (see mathforge.teacher.answers)
 _NUM = r"-?\d+(?:/\d+)?"
 CANONICAL = [
     re.compile(rf"^{_NUM}$"),  # integer or reduced fraction

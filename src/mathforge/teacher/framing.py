@@ -22,8 +22,8 @@ import functools
 import random
 import re
 
-from mathforge.generators.base import Problem, Skill
-from mathforge.generators.vocab import NAMES
+from mathforge.teacher.base import Problem, Skill
+from mathforge.teacher.vocab import NAMES
 
 LEAD_IN_P = 0.75
 ASK_FIRST_P = 0.35

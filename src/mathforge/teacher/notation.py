@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from mathforge.generators.answers import fmt_number
+from mathforge.teacher.answers import fmt_number
 
 POLY_STYLES = ("caret", "python")
 MATRIX_STYLES = ("nested", "rows", "semicolon")

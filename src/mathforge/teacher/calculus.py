@@ -14,9 +14,9 @@ from fractions import Fraction
 
 import sympy
 
-from mathforge.generators.answers import fmt_number
-from mathforge.generators.base import Problem, check_variant, code, make_problem
-from mathforge.generators.notation import POLY_STYLES, poly
+from mathforge.teacher.answers import fmt_number
+from mathforge.teacher.base import Problem, check_variant, code, make_problem
+from mathforge.teacher.notation import POLY_STYLES, poly
 
 SUBJECT = "calculus"
 X = sympy.Symbol("x")

@@ -13,9 +13,9 @@ import random
 
 import sympy
 
-from mathforge.generators.answers import fmt_matrix, fmt_number
-from mathforge.generators.base import Problem, check_variant, code, make_problem
-from mathforge.generators.notation import MATRIX_STYLES, matrix
+from mathforge.teacher.answers import fmt_matrix, fmt_number
+from mathforge.teacher.base import Problem, check_variant, code, make_problem
+from mathforge.teacher.notation import MATRIX_STYLES, matrix
 
 SUBJECT = "matrices"
 

@@ -12,9 +12,9 @@ import random
 from collections import Counter
 from fractions import Fraction
 
-from mathforge.generators.answers import fmt_number
-from mathforge.generators.base import Problem, check_variant, code, make_problem
-from mathforge.generators.vocab import NAMES
+from mathforge.teacher.answers import fmt_number
+from mathforge.teacher.base import Problem, check_variant, code, make_problem
+from mathforge.teacher.vocab import NAMES
 
 SUBJECT = "counting_probability"
 
