@@ -5,7 +5,8 @@ Writes  OUT_DIR/tokenizer/           the tokenizer alone (tokenizer.json + confi
         OUT_DIR/<name>/              per base.models entry: a built model (save_pretrained:
                                      config, safetensors weights, generation config) with the
                                      tokenizer beside it; or, for a `pretrained` entry,
-                                     pretrained.json naming the HF model / path (no download)
+                                     pretrained.json naming the HF model / path (no download);
+                                     and manifest.parquet (contract `models`)
         METRICS                      vocab size, tokenizer fertility (tokens per word on train),
                                      round-trip checks, parameters per model
 The tokenizer is trained on every train question and solution and must give
@@ -19,7 +20,6 @@ Default params on the default train split (1,038 rows): vocab 2048, 2.03 tokens 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -28,19 +28,19 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import BaseParams, load_params
+from mathforge.contracts.models import MANIFEST_FILE, MODELS
+from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.io import write_json
+from mathforge.io import write_json, write_parquet
 from mathforge.modeling.tiny import save_base_model
 from mathforge.modeling.tokenizer import fertility, round_trip_failures, train_bpe, wrap_tokenizer
+from mathforge.stage import Stage, atomic_dir
 
 TOKENIZER_DIR = "tokenizer"
 
 
 def training_texts(train: pl.DataFrame) -> list[str]:
     """The texts the tokenizer learns from: every question, then every solution."""
-    missing = {"question", "solution"} - set(train.columns)
-    if missing:
-        raise UserError(f"train split lacks column(s) {', '.join(sorted(missing))}")
     texts = [t for t in train["question"].to_list() + train["solution"].to_list() if t]
     if not texts:
         raise UserError("train split has no question or solution text to train a tokenizer on")
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     if TOKENIZER_DIR in cfg.models:
         raise UserError(f"base.models: '{TOKENIZER_DIR}' is reserved for the tokenizer directory")
 
-    texts = training_texts(pl.read_parquet(args.train, columns=["question", "solution"]))
+    stage = Stage("base")
+    texts = training_texts(TRAIN.read(args.train, ["question", "solution"]))
     raw = train_bpe(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
     failures = round_trip_failures(raw, texts)
     if failures:
@@ -81,28 +82,40 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = wrap_tokenizer(raw)
 
     # Build everything in a scratch directory, then put it in place: no half-written models.
-    tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
     models: dict[str, dict[str, object]] = {}
-    for name, spec in cfg.models.items():
-        models[name] = save_base_model(tmp / name, spec, tokenizer, cfg.seed)
-        if spec.pretrained is None:
-            check_loads(tmp / name, texts[-1])
-    shutil.rmtree(args.out_dir, ignore_errors=True)
-    args.out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(args.out_dir)
+    with atomic_dir(args.out_dir) as tmp:
+        tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
+        for name, spec in cfg.models.items():
+            models[name] = save_base_model(tmp / name, spec, tokenizer, cfg.seed)
+            if spec.pretrained is None:
+                check_loads(tmp / name, texts[-1])
+            manifest = MODELS.frame(
+                [
+                    {
+                        "stage": "base",
+                        "model": name,
+                        "kind": "built" if spec.pretrained is None else "pretrained",
+                        "pretrained": spec.pretrained,
+                        "parameters": models[name].get("parameters"),
+                        "vocab_size": models[name].get("vocab_size"),
+                        "system_prompt": spec.system_prompt,
+                        "load_check": "forward" if spec.pretrained is None else "skipped",
+                    }
+                ]
+            )
+            stage.validate(manifest, MODELS, name=f"models_{name}", row_count=1)
+            write_parquet(manifest, tmp / name / MANIFEST_FILE)
 
     write_json(
-        {
-            "train_texts": len(texts),
-            "vocab_size": len(tokenizer),
-            "vocab_size_asked": cfg.tokenizer.vocab_size,
-            "fertility_tokens_per_word": round(fertility(raw, texts), 4),
-            "round_trip_checked": len(texts),
-            "round_trip_failed": len(failures),
-            "models": models,
-        },
+        stage.metrics(
+            train_texts=len(texts),
+            vocab_size=len(tokenizer),
+            vocab_size_asked=cfg.tokenizer.vocab_size,
+            fertility_tokens_per_word=round(fertility(raw, texts), 4),
+            round_trip_checked=len(texts),
+            round_trip_failed=len(failures),
+            models=models,
+        ),
         args.metrics,
     )
     sizes = ", ".join(

@@ -1,17 +1,18 @@
 """sample: every SFT'd policy model samples n mixed CoT+PoT paths per train problem; each path
 is executed in the sandbox and graded.
 
-Reads   TRAIN       data/splits/train.parquet: question_id, subject, question, answer (null for
-                    llm problems without a reference answer)
+Reads   TRAIN       data/splits/train.parquet (contract `train`): question_id, subject,
+                    question, answer (null for llm problems without a reference answer)
         MODEL...    models/sft/<name>/ (stages sft@<name>), one or more
-Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (the `paths` view; columns:
-                    mathforge.sampling.PATHS_SCHEMA), `shard_size` problems x n paths a file
-        OUT_DIR/problems.parquet   one row per sampled problem (the `sampled` view): the
-                    reference graded against and where it came from (gold | majority | none),
-                    the majority's share, paths and correct paths over every model
+Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (contract and view `paths`),
+                    `shard_size` problems x n paths a file
+        OUT_DIR/problems.parquet   one row per sampled problem (contract and view `sampled`):
+                    the reference graded against and where it came from (gold | majority |
+                    none), the majority's share, paths, correct and ungradable paths
         OUT_DIR/rejects.parquet    problems left without a reference (no majority answer)
-        METRICS     per model: accuracy overall and per subject, pass@k, problems with a
-                    correct path, error kinds, distinct answers per problem, finish reasons,
+        METRICS     per model: accuracy overall and per subject (correct / graded paths; wrong
+                    and ungradable paths counted apart), pass@k, problems with a correct path,
+                    error kinds, distinct answers per problem, finish reasons,
                     paths/s and tokens/s; the majority vote's outcome
 Sharded and resumable: each (model, block of `shard_size` problems) is one shard, kept in
 OUT_DIR.partial/<fingerprint>/ as soon as it is graded (mathforge.shards). A rerun after a
@@ -22,60 +23,28 @@ produces the same rows as an uninterrupted run: every shard samples with its own
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import polars as pl
+from tqdm import tqdm
 
-import polars as pl  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import mathforge  # noqa: E402
-from mathforge.config import ParamsError, SampleParams, load_params  # noqa: E402
-from mathforge.errors import UserError, run_stage  # noqa: E402
-from mathforge.expectations import expectations_module, table_contract, validate  # noqa: E402
-from mathforge.generation import SamplingParams, build_generator  # noqa: E402
-from mathforge.grading import sandbox_isolation  # noqa: E402
-from mathforge.io import rejects_frame, write_json, write_parquet  # noqa: E402
-from mathforge.modeling import uses_system_prompt  # noqa: E402
-from mathforge.sampling import (  # noqa: E402
-    PATHS_SCHEMA,
-    REFERENCE_SOURCES,
-    grade_paths,
-    majority_reference,
-    pass_at_k,
-)
-from mathforge.sandbox import ERROR_KINDS  # noqa: E402
-from mathforge.shards import ShardStore, fingerprint  # noqa: E402
-from mathforge.solution import solve_prompt  # noqa: E402
-from mathforge.splitting import stratified_sample  # noqa: E402
-from mathforge.verify import answers_match_batch  # noqa: E402
-
-INPUT_COLUMNS = ("question_id", "subject", "question", "answer")
-PATH_ERROR_KINDS = [*ERROR_KINDS, "no_program", "no_output"]
-PROBLEMS_SCHEMA = {
-    "question_id": pl.String,
-    "subject": pl.String,
-    "reference": pl.String,
-    "reference_source": pl.String,
-    "majority_share": pl.Float64,  # share of the problem's paths giving the majority answer
-    "paths": pl.Int64,
-    "correct_paths": pl.Int64,
-}
-
-
-def read_problems(path: Path, cfg: SampleParams) -> pl.DataFrame:
-    train = pl.read_parquet(path)
-    missing = set(INPUT_COLUMNS) - set(train.columns)
-    if missing:
-        raise UserError(f"train split {path} lacks column(s) {', '.join(sorted(missing))}")
-    if train.height == 0:
-        raise UserError(f"train split {path} is empty")
-    return stratified_sample(train.select(INPUT_COLUMNS), cfg.max_problems, cfg.seed)
+import mathforge
+from mathforge.config import ParamsError, SampleParams, load_params
+from mathforge.contracts.paths import PATHS, SAMPLED
+from mathforge.contracts.splits import TRAIN
+from mathforge.errors import UserError, run_stage
+from mathforge.generation import SamplingParams, build_generator
+from mathforge.grading import sandbox_isolation
+from mathforge.io import write_json, write_parquet
+from mathforge.modeling import uses_system_prompt
+from mathforge.sampling import grade_paths, model_metrics, problem_counts, regrade, vote
+from mathforge.shards import ShardStore, fingerprint
+from mathforge.solution import solve_prompt
+from mathforge.splitting import stratified_sample
+from mathforge.stage import Stage, atomic_dir
 
 
 def shard_key(model: str, index: int) -> str:
@@ -85,20 +54,6 @@ def shard_key(model: str, index: int) -> str:
 def shard_file(out_dir: Path, key: str) -> Path:
     model, name = key.split("--")
     return out_dir / model / f"{name}.parquet"
-
-
-def check_shard(df: pl.DataFrame, key: str, problems: int, cfg: SampleParams) -> None:
-    gxe = expectations_module()
-    suite = table_contract(
-        gxe,
-        list(PATHS_SCHEMA),
-        not_null=["path_id", "question_id", "subject", "model", "sample_index", "text"],
-        unique=["path_id"],
-        in_set={"error_kind": PATH_ERROR_KINDS, "reference_source": REFERENCE_SOURCES},
-        between={"sample_index": (0, cfg.n - 1), "completion_tokens": (0, cfg.max_tokens)},
-        row_count=problems * cfg.n,
-    )
-    validate(df, f"paths_{key.replace('-', '_')}", suite)
 
 
 def generator_for(model_dir: Path, cfg: SampleParams):
@@ -111,13 +66,16 @@ def generator_for(model_dir: Path, cfg: SampleParams):
 
 
 def sample_all(
-    problems: pl.DataFrame, models: dict[str, Path], cfg: SampleParams, store: ShardStore
+    problems: pl.DataFrame,
+    models: dict[str, Path],
+    cfg: SampleParams,
+    store: ShardStore,
+    stage: Stage,
 ) -> None:
-    """Sample, grade and store every (model, shard) not finished yet, with a progress bar.
-
-    Grading a shard (sandbox, answers_match, expectations, write) runs in a background thread
-    while the next shard generates, so the sandbox's processes use the core generation leaves.
-    """
+    """Sample, grade, validate and store every (model, shard) not finished yet, with a
+    progress bar. Grading a shard (sandbox, answers_match, expectations, write) runs in a
+    background thread while the next shard generates, so the sandbox's processes use the
+    core generation leaves."""
     blocks = [problems[i : i + cfg.shard_size] for i in range(0, problems.height, cfg.shard_size)]
     total = problems.height * cfg.n * len(models)
     done_paths = sum(
@@ -128,18 +86,25 @@ def sample_all(
     )
     bar = tqdm(total=total, initial=done_paths, desc="sample", unit="path", dynamic_ncols=True)
     totals = Counter()
+    gxe = stage.gxe
+    shard_rules = [gxe.ExpectColumnValuesToBeBetween(column="sample_index", max_value=cfg.n - 1)]
+    shard_rules.append(
+        gxe.ExpectColumnValuesToBeBetween(column="completion_tokens", max_value=cfg.max_tokens)
+    )
 
     def grade_and_store(model, i, completions, generate_seconds):
         start = time.perf_counter()
         df = grade_paths(blocks[i], completions, model, cfg.sandbox)
-        check_shard(df, shard_key(model, i), blocks[i].height, cfg)
+        key = shard_key(model, i)
+        expected = blocks[i].height * cfg.n
+        stage.validate(df, PATHS, name=key, row_count=expected, extra=shard_rules)
         tokens = int(df["completion_tokens"].sum() or 0)
         stats = {
             "generate_seconds": generate_seconds,
             "grade_seconds": time.perf_counter() - start,
             "completion_tokens": tokens,
         }
-        store.write(shard_key(model, i), df, stats)
+        store.write(key, df, stats)
         return df.height, tokens, generate_seconds
 
     def collect(future):
@@ -184,159 +149,50 @@ def sample_all(
         bar.close()
 
 
-def vote(store: ShardStore, problems: pl.DataFrame, cfg: SampleParams) -> pl.DataFrame:
-    """One row per problem: the reference its paths are graded against and where it came from
-    (the problem's answer, or the majority of every model's paths when it has none)."""
-    unreferenced = problems.filter(pl.col("answer").is_null())["question_id"].to_list()
-    predicted = dict(
-        pl.scan_parquet([store.path(k) for k in store.finished()])
-        .filter(pl.col("question_id").is_in(unreferenced))
-        .group_by("question_id")
-        .agg(pl.col("predicted"))
-        .collect()
-        .iter_rows()
-    )
-
-    def reference(qid: str, answer: str | None) -> tuple[str | None, str, float | None]:
-        if answer is not None:
-            return answer, "gold", None
-        found = majority_reference(
-            predicted.get(qid, []), cfg.majority_min_share, cfg.majority_min_votes
-        )
-        return found.answer, "none" if found.answer is None else "majority", round(found.share, 4)
-
-    rows = [
-        (qid, subject, *reference(qid, answer))
-        for qid, subject, answer in problems.select("question_id", "subject", "answer").iter_rows()
-    ]
-    columns = list(PROBLEMS_SCHEMA)[:5]  # question_id ... majority_share
-    return pl.DataFrame(rows, schema={k: PROBLEMS_SCHEMA[k] for k in columns}, orient="row")
-
-
-def regrade(df: pl.DataFrame, references: pl.DataFrame) -> pl.DataFrame:
-    """Grade the paths of majority-referenced problems against the majority answer."""
-    voted = references.filter(pl.col("reference_source") != "gold").select(
-        "question_id", pl.col("reference").alias("_ref"), pl.col("reference_source").alias("_src")
-    )
-    if voted.is_empty() or not df["question_id"].is_in(voted["question_id"].to_list()).any():
-        return df
-    df = df.join(voted, on="question_id", how="left")
-    todo = [
-        i for i, (ref, pred) in enumerate(zip(df["_ref"], df["predicted"], strict=True))
-        if ref is not None and pred is not None
-    ]  # fmt: skip
-    verdicts = dict(
-        zip(
-            todo,
-            answers_match_batch([df["predicted"][i] for i in todo], [df["_ref"][i] for i in todo]),
-            strict=True,
-        )  # fmt: skip
-    )
-    correct = [
-        verdicts.get(i) if src is not None else old
-        for i, (src, old) in enumerate(zip(df["_src"], df["correct"], strict=True))
-    ]
-    return df.with_columns(
-        reference=pl.coalesce("_ref", "reference"),
-        reference_source=pl.coalesce("_src", "reference_source"),
-        correct=pl.Series(correct, dtype=pl.Boolean),
-    ).select(list(PATHS_SCHEMA))
-
-
-def model_metrics(paths: pl.LazyFrame, cfg: SampleParams) -> dict:
-    """Per model: accuracy, pass@k, coverage, error kinds, distinct answers, finish reasons."""
-    out: dict[str, dict] = {}
-    frame = paths.select(
-        "model", "question_id", "subject", "predicted", "correct", "error_kind",
-        "finish_reason", "reference_source", "completion_tokens",
-    ).collect()  # fmt: skip
-    for (model,), df in frame.group_by("model", maintain_order=True):
-        graded = df.filter(pl.col("reference_source") != "none")
-        per_problem = graded.group_by("question_id").agg(
-            n=pl.len(), c=pl.col("correct").fill_null(False).sum()
-        )
-        pass_k = {
-            f"pass@{k}": round(
-                sum(pass_at_k(n, c, k) for n, c in per_problem.select("n", "c").iter_rows())
-                / max(per_problem.height, 1),
-                4,
-            )
-            for k in cfg.pass_k
-        }
-        by_subject = (
-            graded.group_by("subject")
-            .agg(pl.col("correct").fill_null(False).mean())
-            .sort("subject")
-        )
-        distinct = df.group_by("question_id").agg(pl.col("predicted").drop_nulls().n_unique())
-        out[model] = {
-            "paths": df.height,
-            "graded_paths": graded.height,
-            "accuracy": round(float(graded["correct"].fill_null(False).mean() or 0.0), 4),
-            **pass_k,
-            "problems_with_a_correct_path": int((per_problem["c"] > 0).sum()),
-            "accuracy_by_subject": {s: round(float(a), 4) for s, a in by_subject.iter_rows()},
-            "error_kinds": dict(
-                sorted(Counter(k or "ok" for k in df["error_kind"].to_list()).items())
-            ),
-            "finish_reasons": dict(sorted(Counter(df["finish_reason"].to_list()).items())),
-            "distinct_answers_per_problem": round(float(distinct["predicted"].mean()), 3),
-            "completion_tokens_mean": round(float(df["completion_tokens"].mean() or 0.0), 1),
-        }
-    return out
-
-
 def assemble(
     store: ShardStore,
     problems: pl.DataFrame,
-    references: pl.DataFrame,
-    expected: int,
+    models: int,
     out_dir: Path,
     cfg: SampleParams,
-) -> tuple[dict, list[dict]]:
+    stage: Stage,
+) -> tuple[pl.DataFrame, dict]:
     """Write the finished shards (regraded where a majority decided), problems.parquet and
-    rejects.parquet into `out_dir`, all at once; return the per-model metrics and rejects.
+    rejects.parquet into `out_dir`, all at once; return the references and per-model metrics.
     The scratch shards stay until the caller is done, so a crash here loses nothing."""
-    tmp = out_dir.parent / f".{out_dir.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    references = vote(pl.scan_parquet([store.path(k) for k in store.finished()]), problems, cfg)
+    dropped = references.filter(pl.col("reference_source") == "none").join(
+        problems.select("question_id", "question"), on="question_id"
+    )
+    for r in dropped.iter_rows(named=True):
+        stage.drop(
+            "no_majority",
+            subject=r["subject"],
+            question=r["question"],
+            question_id=r["question_id"],
+            detail={"min_share": cfg.majority_min_share, "best_share": r["majority_share"]},
+        )
+    expected = problems.height * cfg.n * models
+    with atomic_dir(out_dir) as tmp:
         for key in store.finished():
             write_parquet(regrade(store.read(key), references), shard_file(tmp, key))
         paths = pl.scan_parquet(str(tmp / "*" / "*.parquet"))
-        counts = paths.group_by("question_id").agg(
-            paths=pl.len(), correct_paths=pl.col("correct").sum()
+        sampled = problem_counts(paths, references)
+        stage.validate(sampled, SAMPLED, row_count=problems.height)
+        gxe = stage.gxe
+        stage.check(
+            paths.select("path_id", "correct", "reference_source", "predicted").collect(),
+            "paths_all",
+            [
+                gxe.ExpectTableRowCountToEqual(value=expected),
+                gxe.ExpectColumnValuesToBeUnique(column="path_id"),
+                *PATHS.rules(gxe),  # the correct rule, after the majority regrade
+            ],
         )
-        write_parquet(
-            references.join(counts.collect(), on="question_id", how="left").select(
-                list(PROBLEMS_SCHEMA)
-            ),
-            tmp / "problems.parquet",
-        )
-        dropped = references.filter(pl.col("reference_source") == "none").join(
-            problems.select("question_id", "question"), on="question_id"
-        )
-        rejects = [
-            {
-                "stage": "sample",
-                "reason": "no_majority",
-                "subject": r["subject"],
-                "question_id": r["question_id"],
-                "question": r["question"],
-                "detail": f"no answer reached {cfg.majority_min_share:.0%} of the paths "
-                f"(best share {r['majority_share']})",
-            }
-            for r in dropped.iter_rows(named=True)
-        ]
-        write_parquet(rejects_frame(rejects), tmp / "rejects.parquet")
-        total = paths.select(pl.len(), pl.col("path_id").n_unique()).collect().row(0)
-        if total != (expected, expected):
-            raise UserError(f"sample: {total[0]} paths ({total[1]} ids), expected {expected}")
-        metrics = model_metrics(paths, cfg)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return metrics, rejects
+        write_parquet(sampled, tmp / "problems.parquet")
+        stage.write_rejects(tmp / "rejects.parquet")
+        metrics = model_metrics(paths, cfg.pass_k)
+    return references, metrics
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -348,12 +204,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: SampleParams = load_params("sample", args.params)
+    stage = Stage("sample")
 
     models = {path.name: path for path in args.models}
     for name, path in models.items():
         if not (path / "config.json").is_file():
             raise UserError(f"policy model {path} not found (run `dvc repro sft@{name}`)")
-    problems = read_problems(args.train, cfg)
+    train = TRAIN.read(args.train, ["question_id", "subject", "question", "answer"])
+    problems = stratified_sample(train, cfg.max_problems, cfg.seed)
     store = ShardStore.open(
         args.out_dir,
         fingerprint(
@@ -365,13 +223,11 @@ def main(argv: list[str] | None = None) -> None:
     if resumed:
         print(f"sample: resuming, {resumed} finished shard(s) in {store.root}")
     wall = time.perf_counter()
-    sample_all(problems, models, cfg, store)
+    sample_all(problems, models, cfg, store, stage)
     wall = time.perf_counter() - wall
+    stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 
-    references = vote(store, problems, cfg)
-    expected = problems.height * cfg.n * len(models)
-    metrics, rejects = assemble(store, problems, references, expected, args.out_dir, cfg)
-
+    references, metrics = assemble(store, problems, len(models), args.out_dir, cfg, stage)
     stats_of = {k: store.stats(k) for k in store.finished()}
     for model, entry in metrics.items():
         shard_stats = [v for k, v in stats_of.items() if k.startswith(f"{model}--")]
@@ -382,28 +238,28 @@ def main(argv: list[str] | None = None) -> None:
     stats = list(stats_of.values())
     generate_seconds = sum(s.get("generate_seconds", 0.0) for s in stats)
     tokens = sum(s.get("completion_tokens", 0) for s in stats)
-    sources = Counter(references["reference_source"].to_list())
     write_json(
-        {
-            "problems": problems.height,
-            "paths": expected,
-            "n": cfg.n,
-            "models": metrics,
-            "reference_sources": dict(sorted(sources.items())),
-            "dropped_no_majority": len(rejects),
-            "generate_seconds": round(generate_seconds, 1),
-            "grade_seconds": round(sum(s.get("grade_seconds", 0.0) for s in stats), 1),
-            "tokens_per_s": round(tokens / generate_seconds, 1) if generate_seconds else None,
-            "shards": len(stats),
-            "shards_resumed": resumed,
-            "wall_seconds_this_run": round(wall, 1),
-            "sandbox_isolation": sandbox_isolation(cfg.sandbox),
-        },
+        stage.metrics(
+            problems=problems.height,
+            paths=problems.height * cfg.n * len(models),
+            n=cfg.n,
+            models=metrics,
+            reference_sources=dict(
+                sorted(Counter(references["reference_source"].to_list()).items())
+            ),
+            generate_seconds=round(generate_seconds, 1),
+            grade_seconds=round(sum(s.get("grade_seconds", 0.0) for s in stats), 1),
+            tokens_per_s=round(tokens / generate_seconds, 1) if generate_seconds else None,
+            shards=len(stats),
+            shards_resumed=resumed,
+            wall_seconds_this_run=round(wall, 1),
+        ),
         args.metrics,
     )
     store.discard()
     summary = ", ".join(f"{m} {v['accuracy']:.1%}" for m, v in metrics.items())
-    print(f"sample: {expected} paths over {problems.height} problems; accuracy {summary}")
+    paths = problems.height * cfg.n * len(models)
+    print(f"sample: {paths} paths over {problems.height} problems; accuracy {summary}")
 
 
 if __name__ == "__main__":

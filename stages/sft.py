@@ -6,8 +6,8 @@ Reads   TRAIN        data/splits/train.parquet: question_id, subject, question, 
         BASE_MODEL   models/base/<name>/ (stage base): a built model with its tokenizer, or a
                      pretrained pointer (GPU profile)
 Writes  OUT_DIR      models/sft/<name>/: the fine-tuned model and tokenizer (save_pretrained),
-                     plus sft_examples.parquet (question_id, subject, generator) naming the
-                     train rows it learned from, for lineage
+                     plus sft_examples.parquet (contract `sft_examples`) naming the train rows
+                     it learned from, for lineage, and manifest.parquet (contract `models`)
         METRICS      metrics/sft/<name>.json: examples, tokens, steps, seconds, final train
                      loss, held-out loss before/after on eval reference solutions, and why
                      train rows were left out (no_solution, source_not_selected,
@@ -22,46 +22,31 @@ saved model is reloaded and must generate before the output is put in place.
 After training, the model's greedy solutions of those held-out rows and of as many
 out-of-distribution eval rows are executed in the sandbox and graded
 (`heldout_accuracy`, `heldout_ood_accuracy`).
-Default params, default data (1,038 train rows; 2 shared cores, 1 thread): 300 examples
-(42-43 per subject; 21 seed, 279 programmatic), 300 steps of batch 8 (8 epochs).
-policy_small: 133-155 s (0.45-0.52 s a step), held-out loss 7.63 -> 1.46; policy_tiny:
-80-96 s, 7.59 -> 1.91. Held-out accuracy 0 of 64 for both, in distribution and OOD: the models
-write well-formed solutions (most stop on their own) whose programs mostly fail to
-parse, and they do not yet copy the question's numbers (a 600-step run on these 300
-examples reached 1 of 64).
+Timings and accuracies at the default params: the README's "Where the CPU demo stands".
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
-os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+import polars as pl
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
-import polars as pl  # noqa: E402
-import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
-
-from mathforge.config import SFTParams, load_params  # noqa: E402
-from mathforge.errors import UserError, run_stage  # noqa: E402
-from mathforge.io import write_json, write_parquet, write_text  # noqa: E402
-from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt  # noqa: E402
-from mathforge.solution import solve_prompt  # noqa: E402
-from mathforge.splitting import stratified_sample  # noqa: E402
-from mathforge.training.sft import INPUT_COLUMNS, select_examples, train_sft  # noqa: E402
-
-EXAMPLES_FILE = "sft_examples.parquet"
-
-
-def read_split(path: Path, name: str) -> pl.DataFrame:
-    df = pl.read_parquet(path)
-    missing = set(INPUT_COLUMNS) - set(df.columns)
-    if missing:
-        raise UserError(f"{name} split {path} lacks column(s) {', '.join(sorted(missing))}")
-    return df
+from mathforge.config import SFTParams, load_params
+from mathforge.contracts.models import EXAMPLES_FILE, MANIFEST_FILE, MODELS, SFT_EXAMPLES
+from mathforge.contracts.splits import EVAL, TRAIN
+from mathforge.errors import UserError, run_stage
+from mathforge.grading import sandbox_isolation
+from mathforge.io import write_json, write_parquet, write_text
+from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
+from mathforge.solution import solve_prompt
+from mathforge.splitting import stratified_sample
+from mathforge.stage import Stage, atomic_dir
+from mathforge.training.sft import INPUT_COLUMNS, select_examples, train_sft
 
 
 def heldout_rows(eval_df: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
@@ -135,38 +120,57 @@ def main(argv: list[str] | None = None) -> None:
     if not args.base_model.is_dir():
         raise UserError(f"base model {args.base_model} not found (run `dvc repro base`)")
 
-    train = read_split(args.train, "train")
+    stage = Stage("sft")
+    train = TRAIN.read(args.train, INPUT_COLUMNS)
     examples, dropped = select_examples(train, cfg.sources, cfg.max_examples, cfg.seed)
     if examples.height == 0:
         raise UserError(
             f"no SFT examples: no train row with a solution from sources {cfg.sources} "
             f"(left out: {dropped})"
         )
-    eval_df = read_split(args.eval, "eval")
+    eval_df = EVAL.read(args.eval, [*INPUT_COLUMNS, "answer", "ood"])
     heldout = heldout_rows(eval_df, cfg.eval_examples, cfg.seed)
+    name = args.out_dir.name
 
-    tmp = args.out_dir.parent / f".{args.out_dir.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(args.out_dir) as tmp:
         system = uses_system_prompt(args.base_model)
         base = resolve_model_path(args.base_model)
         metrics, curve = train_sft(base, examples, heldout, cfg, tmp, system)
         # Sampling builds its prompts the way this model was trained.
         shutil.copy(args.base_model / PROMPT_FILE, tmp / PROMPT_FILE)
         (tmp / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
-        write_parquet(examples.select("question_id", "subject", "generator"), tmp / EXAMPLES_FILE)
+        learned = SFT_EXAMPLES.frame(
+            examples.select("question_id", "subject", "generator").with_columns(model=pl.lit(name))
+        )
+        stage.validate(learned, SFT_EXAMPLES, row_count=examples.height)
+        write_parquet(learned, tmp / EXAMPLES_FILE)
         sample = check_generates(tmp, heldout["question"][0])
+        model = AutoModelForCausalLM.from_pretrained(tmp)
+        manifest = MODELS.frame(
+            [
+                {
+                    "stage": "sft",
+                    "model": name,
+                    "kind": "built",
+                    "parent": str(args.base_model),
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "vocab_size": model.config.vocab_size,
+                    "system_prompt": system,
+                    "examples": examples.height,
+                    "load_check": "generate",
+                }
+            ]
+        )
+        del model
+        stage.validate(manifest, MODELS, row_count=1)
+        write_parquet(manifest, tmp / MANIFEST_FILE)
         metrics |= heldout_accuracy(tmp, eval_df, heldout, cfg)
-        shutil.rmtree(args.out_dir, ignore_errors=True)
-        args.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp.rename(args.out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 
     by_subject = examples.group_by("subject").len().sort("subject")
     by_generator = examples.group_by("generator").len().sort("generator")
     metrics |= {
-        "model": args.out_dir.name,
+        "model": name,
         "base_model": str(args.base_model),
         "system_prompt": system,
         "train_rows": train.height,
@@ -176,10 +180,10 @@ def main(argv: list[str] | None = None) -> None:
             zip(by_generator["generator"], by_generator["len"], strict=True)
         ),
     }
-    write_json(metrics, args.metrics)
+    write_json(stage.metrics(**metrics), args.metrics)
     write_text(curve_csv(curve), args.plot)
     print(
-        f"sft {args.out_dir.name}: {metrics['examples']} examples, {metrics['steps']} steps in "
+        f"sft {name}: {metrics['examples']} examples, {metrics['steps']} steps in "
         f"{metrics['train_seconds']} s; train loss {metrics['train_loss_final']}, held-out "
         f"{metrics['heldout_loss_before']} -> {metrics['heldout_loss']}; sample {sample!r}"
     )

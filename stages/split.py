@@ -15,18 +15,19 @@ Row counts: train + eval + test + contaminated = questions.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import polars as pl
 from tqdm import tqdm
 
 from mathforge.config import SplitParams, load_params
+from mathforge.contracts.questions import QUESTIONS
+from mathforge.contracts.splits import SPLIT_TABLES
 from mathforge.decontam import HeldOutIndex
 from mathforge.errors import run_stage
-from mathforge.expectations import expectations_module, table_contract, validate
-from mathforge.io import rejects_frame, write_json, write_parquet
+from mathforge.io import write_json, write_parquet
 from mathforge.splitting import SPLITS, assign_splits
+from mathforge.stage import Stage, atomic_dir
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,82 +38,62 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: SplitParams = load_params("split", args.params)
+    stage = Stage("split")
 
-    questions = pl.read_parquet(args.questions)
+    questions = QUESTIONS.read(args.questions)
     split = assign_splits(questions, cfg)
 
     held_out = split.filter(pl.col("split") != "train")
     index = HeldOutIndex(
         held_out["question_id"].to_list(), held_out["question"].to_list(), cfg.decontam_ngram
     )
-    contaminated: dict[str, float] = {}
-    rejects = []
+    contaminated: set[str] = set()
     train = split.filter(pl.col("split") == "train")
     for row in tqdm(
         train.iter_rows(named=True), total=train.height, desc="decontaminate", disable=None
     ):
         hit = index.check(row["question"])
         if hit is not None and hit.overlap >= cfg.decontam_threshold:
-            contaminated[row["question_id"]] = hit.overlap
-            rejects.append(
-                {
-                    "stage": "split",
-                    "reason": "contaminated",
-                    "subject": row["subject"],
-                    "question_id": row["question_id"],
-                    "question": row["question"],
-                    "detail": json.dumps(
-                        {"overlap": round(hit.overlap, 4), "closest_id": hit.closest_id}
-                    ),
-                }
+            contaminated.add(row["question_id"])
+            stage.drop(
+                "contaminated",
+                subject=row["subject"],
+                question=row["question"],
+                question_id=row["question_id"],
+                detail={"overlap": round(hit.overlap, 4), "closest_id": hit.closest_id},
             )
     split = split.filter(~pl.col("question_id").is_in(list(contaminated)))
     parts = {name: split.filter(pl.col("split") == name) for name in SPLITS}
-
-    gxe = expectations_module()
-    evaluated = 0
     for name, part in parts.items():
-        suite = table_contract(
-            gxe,
-            split.columns,
-            not_null=["question_id", "subject", "question", "split", "ood"],
-            unique=["question_id"],
-            in_set={"split": [name]},
-            min_rows=1,
-        )
-        if name == "train":
-            suite.append(gxe.ExpectColumnValuesToBeInSet(column="ood", value_set=[False]))
-        evaluated += validate(part, f"split_{name}", suite)["evaluated"]
+        stage.validate(part, SPLIT_TABLES[name])
     # Row-count relation with the upstream stage: nothing lost, nothing duplicated.
-    evaluated += validate(
+    gxe = stage.gxe
+    stage.check(
         split,
         "split_all",
-        table_contract(
-            gxe,
-            split.columns,
-            unique=["question_id"],
-            row_count=questions.height - len(contaminated),
-        ),
-    )["evaluated"]
+        [
+            gxe.ExpectColumnValuesToBeUnique(column="question_id"),
+            gxe.ExpectTableRowCountToEqual(value=questions.height - len(contaminated)),
+        ],
+    )
 
-    for name, part in parts.items():
-        write_parquet(part, args.out_dir / f"{name}.parquet")
-    write_parquet(rejects_frame(rejects), args.out_dir / "rejects.parquet")
+    with atomic_dir(args.out_dir) as tmp:
+        for name, part in parts.items():
+            write_parquet(part, tmp / f"{name}.parquet")
+        stage.write_rejects(tmp / "rejects.parquet")
     counts = split.group_by("split", "subject").len().sort("split", "subject")
     write_json(
-        {
-            "questions": questions.height,
-            "rows": {name: part.height for name, part in parts.items()},
-            "ood": {name: int(part["ood"].sum()) for name, part in parts.items()},
-            "per_subject": {
+        stage.metrics(
+            questions=questions.height,
+            rows={name: part.height for name, part in parts.items()},
+            ood={name: int(part["ood"].sum()) for name, part in parts.items()},
+            per_subject={
                 name: dict(
                     counts.filter(pl.col("split") == name).select("subject", "len").iter_rows()
                 )
                 for name in SPLITS
             },
-            "dropped_contaminated": len(contaminated),
-            "expectations_evaluated": evaluated,
-        },
+        ),
         args.metrics,
     )
     print(

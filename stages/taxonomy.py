@@ -15,10 +15,11 @@ import argparse
 from pathlib import Path
 
 from mathforge.config import load_params
+from mathforge.contracts.seeds import SEEDS, TAXONOMY
 from mathforge.errors import run_stage
-from mathforge.expectations import expectations_module, table_contract, validate
 from mathforge.io import write_json, write_parquet
-from mathforge.seeds import SEEDS_SCHEMA, build_taxonomy, read_seed_files
+from mathforge.seeds import build_taxonomy, read_seed_files
+from mathforge.stage import Stage, atomic_dir
 from mathforge.teacher import SUBJECTS
 
 
@@ -30,52 +31,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg = load_params("taxonomy", args.params)
+    stage = Stage("taxonomy")
 
     seeds = read_seed_files(sorted(args.seed_dir.glob(cfg.seed_glob)))
     taxonomy = build_taxonomy(seeds, SUBJECTS)
-
-    gxe = expectations_module()
-    seed_report = validate(
-        seeds,
-        "seeds",
-        table_contract(
-            gxe,
-            SEEDS_SCHEMA,
-            not_null=["seed_id", "subject", "skill", "question", "answer", "source"],
-            unique=["seed_id"],
-            non_empty_text=["seed_id", "subject", "skill", "question", "answer"],
-            min_rows=1,
-        ),
+    stage.validate(seeds, SEEDS)
+    seed_total = stage.gxe.ExpectColumnSumToBeBetween(
+        column="n_seeds", min_value=len(seeds), max_value=len(seeds)
     )
-    taxonomy_report = validate(
-        taxonomy,
-        "taxonomy",
-        table_contract(
-            gxe,
-            taxonomy.columns,
-            not_null=taxonomy.columns,
-            in_set={"path": ["programmatic", "llm"]},
-            between={"n_seeds": (0, None)},
-        )
-        + [gxe.ExpectCompoundColumnsToBeUnique(column_list=["subject", "skill"])]
-        + [
-            gxe.ExpectColumnSumToBeBetween(
-                column="n_seeds", min_value=len(seeds), max_value=len(seeds)
-            )
-        ],
-    )
+    stage.validate(taxonomy, TAXONOMY, extra=[seed_total])
 
-    write_parquet(seeds, args.out_dir / "seeds.parquet")
-    write_parquet(taxonomy, args.out_dir / "taxonomy.parquet")
+    with atomic_dir(args.out_dir) as tmp:
+        write_parquet(seeds, tmp / "seeds.parquet")
+        write_parquet(taxonomy, tmp / "taxonomy.parquet")
     per_subject = dict(seeds.group_by("subject").len().sort("subject").iter_rows())
     write_json(
-        {
-            "seeds": len(seeds),
-            "subjects": len(per_subject),
-            "skills": taxonomy.height,
-            "seeds_per_subject": per_subject,
-            "expectations_evaluated": seed_report["evaluated"] + taxonomy_report["evaluated"],
-        },
+        stage.metrics(
+            seeds=len(seeds),
+            subjects=len(per_subject),
+            skills=taxonomy.height,
+            seeds_per_subject=per_subject,
+        ),
         args.metrics,
     )
     print(f"taxonomy: {len(seeds)} seeds, {len(per_subject)} subjects, {taxonomy.height} skills")

@@ -19,15 +19,17 @@ import yaml
 from tiny_models import save_tiny_model
 
 from mathforge.config import ParamsError, SandboxParams, parse_section
+from mathforge.contracts.paths import PATHS
 from mathforge.errors import UserError
 from mathforge.generation import Completion
 from mathforge.sampling import (
-    PATHS_SCHEMA,
     answer_groups,
     grade_paths,
     majority_reference,
     pass_at_k,
     path_id,
+    regrade,
+    vote,
 )
 from mathforge.shards import ShardStore, fingerprint
 from mathforge.views import connect
@@ -99,10 +101,11 @@ def test_each_path_is_executed_and_graded_against_its_reference():
         [completion(solution("while True:\n    pass")), completion(solution("x = 1"))],
     ]
     paths = grade_paths(problems, completions, "policy", SANDBOX)
-    assert paths.schema == pl.Schema(PATHS_SCHEMA)
+    assert paths.schema == pl.Schema(PATHS.schema)
     a = paths.filter(pl.col("question_id") == "q_a").sort("sample_index")
     assert a["predicted"].to_list() == ["5", "6", None, None]
-    assert a["correct"].to_list() == [True, False, None, None]
+    # With a gold answer a path that prints no answer (no program, a syntax error) is wrong.
+    assert a["correct"].to_list() == [True, False, False, False]
     assert a["error_kind"].to_list() == [None, None, "no_program", "syntax"]
     assert a["final_answer"].to_list() == ["5", "5", "5", None]
     assert a["exec_ok"].to_list() == [True, True, None, False]
@@ -165,17 +168,20 @@ def test_unreferenced_problems_are_graded_against_their_paths_majority(tmp_path)
         ).with_columns(sample_index=pl.Series([r["sample_index"] for r in rows]))
         store.write(f"{model}--shard-00000", graded)
     cfg = parse_section("sample", {"majority_min_share": 0.5, "majority_min_votes": 2})
-    references = sample_stage.vote(store, problems, cfg)
+    references = vote(pl.scan_parquet([store.path(k) for k in store.finished()]), problems, cfg)
     by_id = {r["question_id"]: r for r in references.iter_rows(named=True)}
     assert by_id["q_gold"]["reference_source"] == "gold"
     assert by_id["q_vote"]["reference_source"] == "majority"
     assert by_id["q_vote"]["reference"] in {"1/2", "0.5"}
     assert by_id["q_vote"]["majority_share"] == 0.5
     assert by_id["q_split"]["reference_source"] == "none"  # "1" against "2": a tie
-    paths = pl.concat([sample_stage.regrade(store.read(k), references) for k in store.finished()])
-    vote = paths.filter(pl.col("question_id") == "q_vote").sort("model", "sample_index")
-    assert vote["correct"].to_list() == [True, True, False, None]
-    assert set(vote["reference_source"]) == {"majority"}
+    paths = pl.concat([regrade(store.read(k), references) for k in store.finished()])
+    voted = paths.filter(pl.col("question_id") == "q_vote").sort("model", "sample_index")
+    # Once a majority is the reference, the path that printed nothing is wrong, not ungraded.
+    assert voted["correct"].to_list() == [True, True, False, False]
+    assert set(voted["reference_source"]) == {"majority"}
+    split = paths.filter(pl.col("question_id") == "q_split")
+    assert split["correct"].to_list() == [None, None]  # no majority: nothing to grade against
     gold = paths.filter(pl.col("question_id") == "q_gold").sort("model")
     assert gold["correct"].to_list() == [True, False]  # gold rows are left as graded
 

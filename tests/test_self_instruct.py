@@ -344,8 +344,8 @@ def cfg_for(base_url: str | None = None, **kwargs: Any) -> SelfInstructParams:
     return SelfInstructParams(**{**defaults, **kwargs}, endpoint=endpoint)
 
 
-def accept_all(candidates: list[Candidate]) -> list[bool]:
-    return [True] * len(candidates)
+def accept_all(candidates: list[Candidate]) -> list[str | None]:
+    return [None] * len(candidates)
 
 
 def test_the_same_rng_seed_gives_the_same_prompts() -> None:
@@ -363,7 +363,7 @@ def test_accept_must_answer_once_per_candidate() -> None:
     gen = RecordingGenerator("Problem: What is 90 plus 1?\nAnswer: 91")
     with pytest.raises(ValueError, match="accept"):
         synthesize_subject(
-            "arithmetic", SKILLS, SEEDS, gen, cfg_for(), random.Random(0), lambda c: [True]
+            "arithmetic", SKILLS, SEEDS, gen, cfg_for(), random.Random(0), lambda c: [None]
         )
 
 
@@ -448,14 +448,18 @@ def test_synthesize_subject_against_a_real_server(openai_server: OpenAIServer) -
     seen: list[list[Candidate]] = []
     accepted_questions: set[str] = set()
 
-    def accept(candidates: list[Candidate]) -> list[bool]:
-        """An exact-duplicate novelty filter that also refuses every "geometry" label."""
+    def accept(candidates: list[Candidate]) -> list[str | None]:
+        """An exact-duplicate filter that also refuses every "geometry" label as not novel:
+        the reason it answers is the reason the rejection carries."""
         seen.append(candidates)
-        verdicts = []
+        verdicts: list[str | None] = []
         for c in candidates:
-            verdicts.append(
-                c.question not in accepted_questions and c.params["skill_label"] != "geometry"
-            )
+            if c.question in accepted_questions:
+                verdicts.append("duplicate_question")
+            elif c.params["skill_label"] == "geometry":
+                verdicts.append("not_novel")
+            else:
+                verdicts.append(None)
             accepted_questions.add(c.question)
         return verdicts
 
@@ -473,7 +477,7 @@ def test_synthesize_subject_against_a_real_server(openai_server: OpenAIServer) -
     offered = [c for call in seen for c in call]
     kept_ids = {c.id for c in kept}
     assert [c.id for c in kept] == [c.id for c in offered if c.id in kept_ids]
-    refused = [r for r in rejections if r.reason == "not_novel"]
+    refused = [r for r in rejections if r.reason in ("not_novel", "duplicate_question")]
     assert len(kept) == 6 * 2  # per prompt: 3 good problems, one of them labelled geometry
     assert len(refused) == 6 * 2  # the geometry one and the repeat of a kept one
     assert all(c.params["skill_label"] != "geometry" for c in kept)
@@ -482,7 +486,8 @@ def test_synthesize_subject_against_a_real_server(openai_server: OpenAIServer) -
     # Every reason the toy teacher provokes, once per flawed or garbage response.
     counts = Counter(r.reason for r in rejections)
     assert counts == {
-        "not_novel": 12,
+        "not_novel": 6,
+        "duplicate_question": 6,
         "duplicate_in_response": 6,
         "copies_example": 6,
         "missing_answer": 6,

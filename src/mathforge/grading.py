@@ -18,7 +18,10 @@ from mathforge.verify import answers_match_batch
 @dataclass(frozen=True)
 class Graded:
     predicted: str | None  # last non-empty stdout line of the executed program
-    correct: bool | None  # answers_match(predicted, gold); None: ungradable, no gold, or no run
+    # True: the printed answer matches gold. False: there is a gold answer and the solution did
+    # not print a matching one (no program, a crash, a timeout, no output, a wrong answer).
+    # None only when there is no gold answer or answers_match calls the answer ungradable.
+    correct: bool | None
     error_kind: str | None  # the sandbox's error kind, or "no_program" / "no_output"
     exec: ExecResult | None  # None when there was no program to run
 
@@ -56,7 +59,10 @@ def grade_solutions(
 def grade_programs(
     programs: list[str], golds: list[str | None], cfg: SandboxParams
 ) -> list[Graded]:
-    """Execute each program and grade the last line it prints against its gold (if any)."""
+    """Execute each program and grade the last line it prints against its gold (if any);
+    `Graded.correct` follows the rule above."""
+    if len(programs) != len(golds):
+        raise ValueError(f"{len(programs)} programs but {len(golds)} gold answers")
     to_run = [i for i, program in enumerate(programs) if program.strip()]
     results = dict(zip(to_run, run_sandboxed([programs[i] for i in to_run], cfg), strict=True))
     predicted = {i: last_line(r.stdout) if r.ok else None for i, r in results.items()}
@@ -66,13 +72,15 @@ def grade_programs(
     )
     verdicts = dict(zip(comparable, matches, strict=True))
     graded = []
-    for i in range(len(programs)):
+    for i, gold in enumerate(golds):
+        failed = None if gold is None else False  # what a path without an answer earns
         if i not in results:
-            graded.append(Graded(None, None, "no_program", None))
+            graded.append(Graded(None, failed, "no_program", None))
             continue
         result = results[i]
         kind = result.error_kind
         if result.ok and predicted[i] is None:
             kind = "no_output"
-        graded.append(Graded(predicted[i], verdicts.get(i), kind, result))
+        verdict = verdicts.get(i, failed)
+        graded.append(Graded(predicted[i], verdict, kind, result))
     return graded

@@ -1,4 +1,4 @@
-"""Reading and writing stage outputs: Parquet tables, metrics JSON and rejects.
+"""Writing stage outputs: Parquet tables, text and metrics JSON.
 
 Writes are atomic (a temporary file in the same directory, then `os.replace`),
 so a crash or a failed validation never leaves a half-written output behind.
@@ -15,15 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-REJECTS_SCHEMA = {
-    "stage": pl.String,
-    "reason": pl.String,
-    "subject": pl.String,
-    "question_id": pl.String,
-    "question": pl.String,
-    "detail": pl.String,
-}
 
 
 @contextmanager
@@ -55,10 +46,3 @@ def write_text(text: str, path: str | Path) -> None:
 def write_json(obj: Any, path: str | Path) -> None:
     """Write `obj` as pretty, key-sorted JSON, atomically."""
     write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
-
-
-def rejects_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Rejected rows with their reasons, in the common rejects schema."""
-    return pl.DataFrame(
-        [{key: row.get(key) for key in REJECTS_SCHEMA} for row in rows], schema=REJECTS_SCHEMA
-    )

@@ -3,13 +3,15 @@
 One path is one completion of `solve_prompt(question)` by one policy model. Its
 programs run together in the sandbox; the last line they print is the predicted
 answer, graded against the problem's reference with `answers_match`
-(`mathforge.grading`). One row per path (`PATHS_SCHEMA`, the `paths` view).
+(`mathforge.grading`). One row per path (the `paths` contract and view).
 
 Problems without a reference answer (llm-synthesized) get one by majority vote
 over the paths of every model (`majority_reference`): the largest group of
 equivalent predicted answers becomes the reference when its share of the
 problem's paths reaches a threshold; otherwise the problem has no reference and
-its paths stay ungraded (correct is null).
+its paths stay ungraded (correct is null). A path whose problem has a reference and that
+printed no matching answer is wrong (correct false), whatever the reason; null means the grader
+called the answer ungradable, and metrics count those apart.
 
 `pass_at_k` is the unbiased estimator of Chen et al. (2021): the chance that at
 least one of k paths drawn without replacement from n, c of them correct, is
@@ -26,38 +28,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mathforge.config import SandboxParams
+from mathforge.config import SampleParams, SandboxParams
+from mathforge.contracts.paths import PATHS, SAMPLED
 from mathforge.generation import Completion, SamplingParams
 from mathforge.grading import grade_programs
 from mathforge.solution import parse_solution, program_of, solve_prompt
-from mathforge.verify import answers_match
+from mathforge.verify import answers_match, answers_match_batch
 
 EXEC_TAIL_CHARS = 2000  # stdout/stderr kept per path (the tail: where answers and errors are)
-
-PATHS_SCHEMA = {
-    "path_id": pl.String,  # p_ + 16 hex: hash of question_id, model, sample_index
-    "question_id": pl.String,
-    "subject": pl.String,
-    "model": pl.String,  # the policy model's name (models/sft/<model>)
-    "sample_index": pl.Int64,  # 0..n-1 within (question, model)
-    "text": pl.String,  # the completion as generated
-    "programs": pl.List(pl.String),  # its fenced python blocks, in order
-    "final_answer": pl.String,  # what the text states ("Final answer: ..."), unexecuted
-    "exec_ok": pl.Boolean,  # the joined program exited cleanly; null: no program
-    "error_kind": pl.String,  # sandbox error kind, no_program, no_output; null when ok
-    "exec_stdout": pl.String,  # tail of what the program printed
-    "exec_stderr": pl.String,  # tail of its stderr (tracebacks)
-    "exec_seconds": pl.Float64,
-    "predicted": pl.String,  # last non-empty stdout line: the path's answer
-    "reference": pl.String,  # the answer graded against (gold, or the majority answer)
-    "reference_source": pl.String,  # gold | majority | none
-    "correct": pl.Boolean,  # answers_match(predicted, reference); null: ungradable
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "finish_reason": pl.String,  # stop | length
-}
-
-REFERENCE_SOURCES = ("gold", "majority", "none")
 
 
 def path_id(question_id: str, model: str, sample_index: int) -> str:
@@ -76,7 +54,7 @@ def grade_paths(
     model: str,
     sandbox: SandboxParams,
 ) -> pl.DataFrame:
-    """Rows of `PATHS_SCHEMA` for `completions[i]` sampled on `problems[i]`.
+    """Rows of the `paths` table for `completions[i]` sampled on `problems[i]`.
 
     `problems` has question_id, subject and answer (null: graded later by majority).
     """
@@ -115,7 +93,7 @@ def grade_paths(
                 "finish_reason": completion.finish_reason,
             }
         )
-    return pl.DataFrame(rows, schema=PATHS_SCHEMA)
+    return PATHS.frame(rows)
 
 
 @dataclass(frozen=True)
@@ -180,9 +158,121 @@ def accuracy(
     sandbox: SandboxParams,
 ) -> tuple[float, pl.DataFrame]:
     """Greedy accuracy of `generator` on `problems` (question_id, subject, question, answer):
-    one path per problem, executed and graded; ungradable paths count as wrong."""
+    one path per problem, executed and graded; the share of problems answered correctly
+    (an ungradable answer is not a correct one)."""
     chats = [solve_prompt(q, system=system) for q in problems["question"]]
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
     completions = generator.complete(chats, greedy)
     paths = grade_paths(problems, completions, model, sandbox)
-    return float(paths["correct"].fill_null(False).mean() or 0.0), paths
+    return float((paths["correct"] == True).sum()) / max(paths.height, 1), paths  # noqa: E712
+
+
+def vote(paths: pl.LazyFrame, problems: pl.DataFrame, cfg: SampleParams) -> pl.DataFrame:
+    """One row per problem: the reference its paths are graded against and where it came from
+    (the problem's answer, or the majority of every model's paths when it has none); the
+    `sampled` columns up to majority_share."""
+    unreferenced = problems.filter(pl.col("answer").is_null())["question_id"].to_list()
+    predicted = dict(
+        paths.filter(pl.col("question_id").is_in(unreferenced))
+        .group_by("question_id")
+        .agg(pl.col("predicted"))
+        .collect()
+        .iter_rows()
+    )
+
+    def reference(qid: str, answer: str | None) -> tuple[str | None, str, float | None]:
+        if answer is not None:
+            return answer, "gold", None
+        found = majority_reference(
+            predicted.get(qid, []), cfg.majority_min_share, cfg.majority_min_votes
+        )
+        return found.answer, "none" if found.answer is None else "majority", round(found.share, 4)
+
+    rows = [
+        (qid, subject, *reference(qid, answer))
+        for qid, subject, answer in problems.select("question_id", "subject", "answer").iter_rows()
+    ]
+    names = SAMPLED.names[:5]  # question_id ... majority_share
+    return pl.DataFrame(rows, schema={k: SAMPLED.schema[k] for k in names}, orient="row")
+
+
+def regrade(df: pl.DataFrame, references: pl.DataFrame) -> pl.DataFrame:
+    """Grade the paths of majority-referenced problems against the majority answer: a path
+    without a predicted answer is then wrong, like any path of a gold-referenced problem."""
+    voted = references.filter(pl.col("reference_source") != "gold").select(
+        "question_id", pl.col("reference").alias("_ref"), pl.col("reference_source").alias("_src")
+    )
+    if voted.is_empty() or not df["question_id"].is_in(voted["question_id"].to_list()).any():
+        return df
+    df = df.join(voted, on="question_id", how="left")
+    todo = [
+        i for i, (ref, pred) in enumerate(zip(df["_ref"], df["predicted"], strict=True))
+        if ref is not None and pred is not None
+    ]  # fmt: skip
+    matches = answers_match_batch([df["predicted"][i] for i in todo], [df["_ref"][i] for i in todo])
+    verdicts = dict(zip(todo, matches, strict=True))
+    correct = [
+        old if src is None else None if ref is None else verdicts.get(i, False)
+        for i, (src, ref, old) in enumerate(zip(df["_src"], df["_ref"], df["correct"], strict=True))
+    ]  # fmt: skip
+    return df.with_columns(
+        reference=pl.coalesce("_ref", "reference"),
+        reference_source=pl.coalesce("_src", "reference_source"),
+        correct=pl.Series(correct, dtype=pl.Boolean),
+    ).select(PATHS.names)
+
+
+def problem_counts(paths: pl.LazyFrame, references: pl.DataFrame) -> pl.DataFrame:
+    """The `sampled` table: each problem's reference and its paths over every model."""
+    counts = paths.group_by("question_id").agg(
+        paths=pl.len(),
+        correct_paths=(pl.col("correct") == True).sum(),  # noqa: E712
+        ungradable_paths=(
+            pl.col("correct").is_null() & (pl.col("reference_source") != "none")
+        ).sum(),
+    )
+    return SAMPLED.frame(references.join(counts.collect(), on="question_id", how="left"))
+
+
+def model_metrics(paths: pl.LazyFrame, pass_k: Sequence[int]) -> dict[str, dict]:
+    """Per model: accuracy (correct / graded paths), wrong and ungradable paths apart, pass@k,
+    problems with a correct path, error kinds, distinct answers, finish reasons."""
+    out: dict[str, dict] = {}
+    frame = paths.select(
+        "model", "question_id", "subject", "predicted", "correct", "error_kind",
+        "finish_reason", "reference_source", "completion_tokens",
+    ).collect()  # fmt: skip
+    is_correct = (pl.col("correct") == True).fill_null(False)  # noqa: E712
+    for (model,), df in frame.group_by("model", maintain_order=True):
+        graded = df.filter(pl.col("reference_source") != "none")
+        per_problem = graded.group_by("question_id").agg(n=pl.len(), c=is_correct.sum())
+        pass_at = {
+            f"pass@{k}": round(
+                sum(pass_at_k(n, c, k) for n, c in per_problem.select("n", "c").iter_rows())
+                / max(per_problem.height, 1),
+                4,
+            )
+            for k in pass_k
+        }
+        by_subject = graded.group_by("subject").agg(is_correct.mean()).sort("subject")
+        distinct = df.group_by("question_id").agg(pl.col("predicted").drop_nulls().n_unique())
+        correct = int(graded["correct"].eq(True).sum())
+        wrong = int(graded["correct"].eq(False).sum())
+        out[model] = {
+            "paths": df.height,
+            "graded_paths": graded.height,
+            "correct_paths": correct,
+            "wrong_paths": wrong,
+            "ungradable_paths": graded.height - correct - wrong,
+            "accuracy": round(correct / graded.height, 4) if graded.height else 0.0,
+            **pass_at,
+            "problems_with_a_correct_path": int((per_problem["c"] > 0).sum()),
+            "accuracy_by_subject": {s: round(float(a), 4) for s, a in by_subject.iter_rows()},
+            "error_kinds": dict(
+                sorted(Counter(k or "ok" for k in df["error_kind"].to_list()).items())
+            ),
+            "finish_reasons": dict(sorted(Counter(df["finish_reason"].to_list()).items())),
+            "distinct_answers_per_problem": round(float(distinct["predicted"].mean()), 3),
+            "completion_tokens_mean": round(float(df["completion_tokens"].mean() or 0.0), 1),
+        }
+    return out

@@ -20,21 +20,11 @@ from pathlib import Path
 
 import polars as pl
 
+from mathforge.contracts.seeds import SEEDS, TAXONOMY
+
 REQUIRED = ("id", "subject", "question", "answer")
 OPTIONAL = ("skill", "solution", "source")
 DEFAULT_SKILL = "general"
-
-SEEDS_SCHEMA = {
-    "seed_id": pl.String,
-    "subject": pl.String,
-    "skill": pl.String,
-    "question": pl.String,
-    "answer": pl.String,
-    "solution": pl.String,
-    "source": pl.String,
-    "file": pl.String,
-    "line": pl.Int64,
-}
 
 
 class SeedFileError(ValueError):
@@ -122,7 +112,7 @@ def read_seed_files(paths: Iterable[Path | str]) -> pl.DataFrame:
             )
         if len(rows) == n_before:
             raise SeedFileError(path, None, "empty file: no seed problems")
-    return pl.DataFrame(rows, schema=SEEDS_SCHEMA)
+    return SEEDS.frame(rows)
 
 
 def build_taxonomy(seeds: pl.DataFrame, generators: dict[str, dict]) -> pl.DataFrame:
@@ -138,22 +128,13 @@ def build_taxonomy(seeds: pl.DataFrame, generators: dict[str, dict]) -> pl.DataF
             rows.setdefault((subject, skill), 0)
     subject_totals = seeds.group_by("subject").agg(pl.len().alias("n")).rows()
     subject_totals = dict(subject_totals)
-    return pl.DataFrame(
-        [
-            {
-                "subject": subject,
-                "skill": skill,
-                "n_seeds": n,
-                "n_subject_seeds": subject_totals[subject],
-                "path": "programmatic" if skill in generators.get(subject, {}) else "llm",
-            }
-            for (subject, skill), n in sorted(rows.items())
-        ],
-        schema={
-            "subject": pl.String,
-            "skill": pl.String,
-            "n_seeds": pl.Int64,
-            "n_subject_seeds": pl.Int64,
-            "path": pl.String,
-        },
+    return TAXONOMY.frame(
+        {
+            "subject": subject,
+            "skill": skill,
+            "n_seeds": n,
+            "n_subject_seeds": subject_totals[subject],
+            "path": "programmatic" if skill in generators.get(subject, {}) else "llm",
+        }
+        for (subject, skill), n in sorted(rows.items())
     )

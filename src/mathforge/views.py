@@ -1,7 +1,8 @@
 """Named DuckDB views over every stage's Parquet outputs (`mathforge query`).
 
-Each view is a glob relative to the repository root. A view whose files do not
-exist yet is reported with the DVC stage that writes them (read from dvc.yaml).
+One view per table contract (`mathforge.contracts`) with a glob relative to the repository
+root. A view whose files do not exist yet is reported with the DVC stage that writes them
+(read from dvc.yaml).
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ from pathlib import Path
 import duckdb
 import yaml
 
-VIEWS: dict[str, str] = {
-    "seeds": "data/taxonomy/seeds.parquet",
-    "taxonomy": "data/taxonomy/taxonomy.parquet",
-    "questions": "data/questions/questions.parquet",
-    "train": "data/splits/train.parquet",
-    "eval": "data/splits/eval.parquet",
-    "test": "data/splits/test.parquet",
-    # one row per sampled path (stage sample): text, programs, execution, grade, tokens
-    "paths": "data/paths/*/shard-*.parquet",
-    # one row per sampled problem: the reference its paths were graded against
-    "sampled": "data/paths/problems.parquet",
-    # every dropped row of every stage, with the stage and the reason
-    "rejects": "data/*/rejects.parquet",
-}
+from mathforge.contracts import Table
+from mathforge.contracts.models import MODELS, SFT_EXAMPLES
+from mathforge.contracts.paths import PATHS, SAMPLED
+from mathforge.contracts.questions import QUESTIONS
+from mathforge.contracts.rejects import REJECTS
+from mathforge.contracts.seeds import SEEDS, TAXONOMY
+from mathforge.contracts.splits import SPLIT_TABLES
+
+# Every contract with files is a view; the order is the pipeline's.
+TABLES: tuple[Table, ...] = (
+    SEEDS,
+    TAXONOMY,
+    QUESTIONS,
+    *SPLIT_TABLES.values(),
+    MODELS,
+    SFT_EXAMPLES,
+    PATHS,
+    SAMPLED,
+    REJECTS,
+)
+VIEWS: dict[str, str] = {table.name: table.glob for table in TABLES if table.glob}
 
 
 class MissingViewError(LookupError):

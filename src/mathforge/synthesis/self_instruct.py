@@ -48,7 +48,8 @@ REASONS = (
     "answer_mismatch",  # Answer: and the solution's final answer are different numbers
     "duplicate_in_response",  # the same question earlier in the same response
     "copies_example",  # the same question as one of the prompt's examples
-    "not_novel",  # refused by the caller's accept (novelty filter)
+    "duplicate_question",  # refused by the caller's accept: an exact repeat of a kept problem
+    "not_novel",  # refused by the caller's accept: too similar to a kept problem (novelty)
 )
 
 
@@ -256,12 +257,13 @@ def synthesize_subject(
     generator: TextGenerator,
     cfg: SelfInstructParams,
     rng: random.Random,
-    accept: Callable[[list[Candidate]], list[bool]],
+    accept: Callable[[list[Candidate]], list[str | None]],
 ) -> tuple[list[Candidate], list[Rejection]]:
     """Self-Instruct for one subject; returns kept candidates (in order) and all rejections.
 
     `accept(candidates)` is called once per round with that round's parsed
-    candidates and answers, for each, whether to keep it; it must judge each
+    candidates and answers, for each, None to keep it or the reason to drop it
+    (e.g. `duplicate_question`, `not_novel`); it must judge each
     against everything kept before *and* the earlier candidates of the same
     call (the stage's novelty filter). Kept ones become machine examples of the
     next rounds. `cfg.prompts_per_round` prompts go out together: fewer rounds
@@ -314,14 +316,14 @@ def synthesize_subject(
             raise ValueError(
                 f"accept() answered {len(verdicts)} verdicts for {len(candidates)} candidates"
             )
-        for candidate, keep in zip(candidates, verdicts, strict=True):
-            if keep:
+        for candidate, reason in zip(candidates, verdicts, strict=True):
+            if reason is None:
                 kept.append(candidate)
             else:
                 rejections.append(
                     Rejection(
                         subject,
-                        "not_novel",
+                        reason,
                         _truncate(candidate.question),
                         candidate.prompt_index,
                         candidate.sample_index,
@@ -333,7 +335,7 @@ def synthesize_subject(
             round_index,
             len(prompt_indices),
             len(candidates),
-            sum(verdicts),
+            verdicts.count(None),
             len(kept),
             len(rejections),
         )
