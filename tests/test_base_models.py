@@ -284,6 +284,11 @@ def test_stage_writes_loadable_models_and_metrics(texts, tmp_path):
 
 
 def test_stage_rejects_a_train_split_without_text(tmp_path):
-    pl.DataFrame({"question": ["q"]}).write_parquet(tmp_path / "train.parquet")
-    with pytest.raises(UserError, match="lacks column"):
-        base_stage.training_texts(pl.read_parquet(tmp_path / "train.parquet"))
+    train = tmp_path / "train.parquet"
+    pl.DataFrame({"question": ["q"]}).write_parquet(train)
+    out, metrics = tmp_path / "models" / "base", tmp_path / "base.json"
+    with pytest.raises(
+        UserError, match=r"train.parquet: not a `train` table: lacks column\(s\) solution"
+    ):
+        base_stage.main([str(train), str(out), str(metrics)])
+    assert not out.exists() and not metrics.exists()

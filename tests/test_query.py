@@ -1,13 +1,17 @@
 """`mathforge query`: DuckDB over the stage outputs, as named views."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from mathforge.cli import app
-from mathforge.views import MissingViewError, connect, producing_stage
+from mathforge.views import VIEWED, MissingViewError, connect, contracts_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 
@@ -84,10 +88,19 @@ def test_bad_sql_is_a_clean_error(repo):
     assert "query failed" in result.output
 
 
-def test_producing_stage_reads_dvc_yaml(repo):
-    assert producing_stage("data/splits/eval.parquet", repo) == "split"
-    assert producing_stage("data/questions/questions.parquet", repo) == "synthesize"
-    assert producing_stage("data/elsewhere/x.parquet", repo) is None
-    # a glob view: the stage owning its fixed leading directories
-    assert producing_stage("data/paths/*/shard-*.parquet", repo) == "sample"
-    assert producing_stage("data/*/rejects.parquet", repo) is None  # many stages
+def test_every_view_names_a_stage_whose_outputs_hold_its_files():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, table in VIEWED.items():
+        if table.stage is None:  # written by several stages (rejects, models)
+            continue
+        stage = stages[table.stage].get("do", stages[table.stage])  # foreach/matrix: the template
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]]
+        outs = [o.split("${")[0].rstrip("/") for o in outs]  # a templated out: its fixed part
+        fixed = table.glob.split("*")[0].rstrip("/")
+        assert any(fixed == o or fixed.startswith(o + "/") for o in outs), name
+
+
+def test_architecture_shows_every_contract():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    block = text.split("<!-- contracts:begin -->\n")[1].split("<!-- contracts:end -->")[0]
+    assert block == contracts_markdown(), "regenerate it: mathforge contracts"

@@ -20,7 +20,7 @@ from mathforge.grading import Graded, grade_programs
 from mathforge.io import write_text
 from mathforge.sandbox import SandboxUnavailable
 from mathforge.solution import parse_solution, program_of
-from mathforge.views import VIEWS, MissingViewError, connect, producing_stage, referenced_views
+from mathforge.views import VIEWED, MissingViewError, connect, contracts_markdown, referenced_views
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 err = Console(stderr=True)
@@ -178,12 +178,16 @@ def exec_programs(
 def views(root: Annotated[Path, typer.Option(help="repository root")] = Path(".")) -> None:
     """List the views `query` knows, their files, and the stage that writes them."""
     table = Table("view", "files", "stage", "available")
-    for name, pattern in VIEWS.items():
-        available = any((root).glob(pattern))
-        table.add_row(
-            name, pattern, producing_stage(pattern, root) or "-", "yes" if available else "no"
-        )
+    for name, contract in VIEWED.items():
+        available = any(root.glob(contract.glob or ""))
+        table.add_row(name, contract.glob, contract.stage or "-", "yes" if available else "no")
     Console().print(table)
+
+
+@app.command()
+def contracts() -> None:
+    """Print every table contract (columns, types, meaning, rules) as Markdown."""
+    sys.stdout.write(contracts_markdown())
 
 
 if __name__ == "__main__":

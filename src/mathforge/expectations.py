@@ -79,7 +79,9 @@ class Validator:
         asset = self._source.add_dataframe_asset(name=key)
         batch = asset.add_batch_definition_whole_dataframe(key)
         suite = ctx.suites.add(gx.ExpectationSuite(name=key))
-        for expectation in expectations:
+        for expectation in expectations:  # a copy: one expectation may serve many suites
+            expectation = expectation.copy()
+            expectation.id = None
             suite.add_expectation(expectation)
         definition = ctx.validation_definitions.add(
             gx.ValidationDefinition(data=batch, suite=suite, name=key)

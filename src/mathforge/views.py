@@ -2,59 +2,44 @@
 
 One view per table contract (`mathforge.contracts`) with a glob relative to the repository
 root. A view whose files do not exist yet is reported with the DVC stage that writes them
-(read from dvc.yaml).
+(the contract's `stage`).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib
+import pkgutil
 from pathlib import Path
 
 import duckdb
-import yaml
 
+from mathforge import contracts
 from mathforge.contracts import Table
-from mathforge.contracts.models import MODELS, SFT_EXAMPLES
-from mathforge.contracts.paths import PATHS, SAMPLED
-from mathforge.contracts.questions import QUESTIONS
-from mathforge.contracts.rejects import REJECTS
-from mathforge.contracts.seeds import SEEDS, TAXONOMY
-from mathforge.contracts.splits import SPLIT_TABLES
 
-# Every contract with files is a view; the order is the pipeline's.
-TABLES: tuple[Table, ...] = (
-    SEEDS,
-    TAXONOMY,
-    QUESTIONS,
-    *SPLIT_TABLES.values(),
-    MODELS,
-    SFT_EXAMPLES,
-    PATHS,
-    SAMPLED,
-    REJECTS,
-)
-VIEWS: dict[str, str] = {table.name: table.glob for table in TABLES if table.glob}
+
+def all_tables() -> tuple[Table, ...]:
+    """Every table declared in a module of `mathforge.contracts`, in module then file order:
+    declaring a contract is all it takes to get a view."""
+    found: dict[str, Table] = {}
+    for info in sorted(
+        pkgutil.iter_modules(contracts.__path__), key=lambda m: ORDER.get(m.name, 99)
+    ):
+        module = importlib.import_module(f"{contracts.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Table):
+                found.setdefault(value.name, value)
+    return tuple(found.values())
+
+
+ORDER = {"seeds": 0, "questions": 1, "splits": 2, "models": 3, "paths": 4, "rejects": 9}
+TABLES = all_tables()
+VIEWED: dict[str, Table] = {table.name: table for table in TABLES if table.glob}
+VIEWS: dict[str, str] = {name: table.glob for name, table in VIEWED.items()}  # type: ignore[misc]
 
 
 class MissingViewError(LookupError):
     """A query names a view whose stage has not produced its files yet."""
-
-
-def producing_stage(path: str, root: Path) -> str | None:
-    """The dvc.yaml stage whose outs contain `path` (a glob: its fixed leading directories)."""
-    dvc_file = root / "dvc.yaml"
-    if "*" in path:
-        path = path[: path.index("*")].rsplit("/", 1)[0]
-    if not path or not dvc_file.exists():
-        return None
-    stages = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("stages", {})
-    for name, stage in stages.items():
-        for out in stage.get("outs", []):
-            out_path = next(iter(out)) if isinstance(out, dict) else out
-            out_path = str(out_path).rstrip("/")
-            if path == out_path or path.startswith(out_path + "/"):
-                return name
-    return None
 
 
 def connect(
@@ -80,11 +65,16 @@ def connect(
     if missing:
         hints = []
         for name in missing:
-            stage = producing_stage(VIEWS[name], root)
+            stage = VIEWED[name].stage
             run = f"run `dvc repro {stage}`" if stage else "run `dvc repro`"
             hints.append(f"view '{name}' has no data yet ({VIEWS[name]} is missing): {run}")
         raise MissingViewError("; ".join(hints))
     return con
+
+
+def contracts_markdown() -> str:
+    """Every table contract as Markdown: the schema section of ARCHITECTURE.md."""
+    return "\n".join(table.markdown() for table in TABLES)
 
 
 def referenced_views(sql: str) -> set[str]:

@@ -53,8 +53,10 @@ class Table:
     glob: str | None = None  # files of the DuckDB view, relative to the repository root
     stage: str | None = None  # the dvc.yaml stage that writes it
     min_rows: int = 0
-    # Table-level expectations beyond the columns' own, built from the GX expectations module.
+    # Table-level expectations beyond the columns' own, built from the GX expectations module,
+    # and what they say in words (for the docs).
     rules: Callable[[Any], list] = field(default=lambda gxe: [], repr=False)
+    rules_doc: str = ""
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -165,10 +167,19 @@ class Table:
             if c.values is not None:
                 rules.append("in {" + ", ".join(map(str, c.values)) + "}")
             if c.between is not None:
-                rules.append(f"in [{c.between[0]}, {c.between[1]}]")
+                lo, hi = c.between
+                rules.append(
+                    f"{lo}–{hi}" if lo is not None and hi is not None
+                    else f"≥ {lo}" if lo is not None else f"≤ {hi}"
+                )  # fmt: skip
             if c.regex is not None:
                 rules.append(f"matches `{c.regex}`")
             if c.json:
                 rules.append("JSON")
-            lines.append(f"| `{c.name}` | {c.dtype} | {c.doc} | {', '.join(rules)} |")
+            cells = (f"`{c.name}`", str(c.dtype), c.doc, ", ".join(rules))
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        if self.min_rows:
+            lines += ["", f"At least {self.min_rows} row(s)."]
+        if self.rules_doc:
+            lines += ["", self.rules_doc]
         return "\n".join(lines) + "\n"

@@ -46,6 +46,7 @@ MODELS = Table(
             column="pretrained", row_condition='kind=="pretrained"', condition_parser="pandas"
         ),
     ],
+    rules_doc="A built model has a parameter count; a pointer names its pretrained model.",
 )  # fmt: skip
 
 SFT_EXAMPLES = Table(

@@ -61,6 +61,8 @@ PATHS = Table(
             column="correct", row_condition='reference_source=="none"', condition_parser="pandas"
         ),
     ],
+    rules_doc="`correct` is not null where there is a reference and no predicted answer; it is "
+    "null where there is no reference.",
 )  # fmt: skip
 
 SAMPLED = Table(

@@ -48,6 +48,7 @@ QUESTIONS = Table(
     min_rows=1,
     columns=question_columns(),
     rules=_answers,
+    rules_doc="Seed and programmatic rows have an answer.",
 )
 
 # Every seed and programmatic reference solution, executed in the sandbox, prints its answer.

@@ -40,4 +40,5 @@ TAXONOMY = Table(
         Column("path", pl.String, "who synthesizes it", False, values=("programmatic", "llm")),
     ),
     rules=lambda gxe: [gxe.ExpectCompoundColumnsToBeUnique(column_list=["subject", "skill"])],
+    rules_doc="(subject, skill) is unique.",
 )  # fmt: skip

@@ -30,6 +30,7 @@ def _split_table(name: str) -> Table:
             Column("ood", pl.Boolean, "out-of-distribution (variant ood)", False),
         ),
         rules=rules,
+        rules_doc="No out-of-distribution row." if name == "train" else "",
     )  # fmt: skip
 
 
