@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from mathforge.config import SplitParams, load_params
 from mathforge.contracts.questions import QUESTIONS
-from mathforge.contracts.splits import SPLIT_TABLES
+from mathforge.contracts.splits import SPLIT_TABLES, SPLITS
 from mathforge.decontam import HeldOutIndex
 from mathforge.errors import run_stage
 from mathforge.io import write_json, write_parquet
-from mathforge.splitting import SPLITS, assign_splits
+from mathforge.splitting import assign_splits
 from mathforge.stage import Stage, atomic_dir
 
 
