@@ -9,38 +9,14 @@ token list is empty, else ``p = L/len(kept)``, ``r = L/len(candidate)`` and
 ``F = 2*p*r/(p+r)`` evaluated with the same float operations, so ties at the threshold
 (e.g. F == 0.5 at threshold 0.5 -> kept) resolve exactly as in the reference.
 
-Algorithm (exact; every pruning step only uses upper bounds of the LCS):
+Guarantees:
+- the same keep/drop decision as Self-Instruct's loop with rouge-score 0.1.2, for every text
+  and threshold (ties included; tested against the reference);
+- work is cheap C++ upper bounds of the LCS for every candidate x kept pair plus about one exact
+  LCS per candidate; all cores (``MATHFORGE_NOVELTY_WORKERS`` caps the threads).
 
-1. Tokenize every text once (rouge-score's tokenizer) and intern tokens as ints.
-   Mathematically ``F = 2L/(m+n)`` (L = LCS length, m, n = token counts).
-2. One-byte sketches.  A token of document frequency 1 can never be matched by another
-   text, so it is dropped from the sketch (padding keeps the length: ``\xfe`` on the
-   candidate side, ``\xff`` on the kept side, which match nothing).  The other tokens map
-   onto 254 one-byte codes (frequent tokens get their own code, rarer ones share codes,
-   balanced by frequency).  A collision can only add matches, so the sketch LCS is
-   ``>= L`` and ``Indel.normalized_similarity(sketch_q, sketch_k) = 2*L_sketch/(m+n)``
-   is a sound upper bound of F.
-3. Candidates go in blocks of B (64..2048, B x kept <= 4M).  ``rapidfuzz.process.cdist``
-   evaluates that bound for block x kept (and block x block) in C++ -- bit-parallel LCS
-   on 8-bit strings, length filter and ``score_cutoff`` pruning included, all cores --
-   at ~8 ns/pair on 2 cores.  The cutoff is ``t - 1e-5`` (rouge's float rounding is
-   ~1e-16, rapidfuzz's cutoff test is ~1e-8 imprecise; both far inside the margin).
-4. The block is resolved sequentially, exactly Self-Instruct's loop: a candidate's
-   surviving kept texts (then surviving earlier-kept texts of the same block), highest
-   bound first, get the exact LCS (``LCSseq.similarity`` on strings whose code points are
-   token ids) and rouge-score's float formula; the first ``F > t`` drops it.  Texts
-   without tokens (or sharing no token with any other text) score 0, are kept (t >= 0)
-   and never indexed; ``t <= 0`` and NaN are answered exactly by special cases.
-
-Why this design (measured on the 2-core machine, templated benchmark, 100,000 texts,
-~11k kept, see benchmarks/README.md): the whole filter takes ~16 s, of which the C++
-bound over all ~7e8 candidate x kept pairs is ~7 s.  An AllPairs-style prefix filter on
-rare (token, occurrence) elements in Python spent 10.6 s just generating candidates and
-still left 14% of the pairs to verify, so it cannot win; LCS on wide strings (token ids
-> 255) costs ~250 ns/pair in rapidfuzz versus ~8-20 ns on one-byte strings, which is
-why the sketch exists.  Work is O(N x kept) cheap C++ pair bounds plus about one exact
-LCS per candidate; kept stays far below N on near-duplicate-heavy data, and even with
-everything kept (no duplicates at all) 30,000 texts take ~7 s.
+How it is done and why (sketches, blocks, pruning margins, the measurements behind them):
+``docs/novelty.md``; the speed against the reference loop: ``benchmarks/README.md``.
 """
 
 from __future__ import annotations

@@ -1,49 +1,19 @@
 """The ``vllm`` backend: a local model on GPUs through vLLM's offline engine (``vllm.LLM``).
 
-It needs the GPU extra (``pip install '.[gpu]'``): vllm is imported in this
-module only, and this module only when ``backend: vllm`` is chosen; without
-vllm, choosing it is a `ParamsError` that says so.
+Guarantees:
+- vllm is imported only here, and this module only when ``backend: vllm`` is chosen (the GPU
+  extra, ``pip install '.[gpu]'``); without vllm, choosing it is a `ParamsError`.
+- Prompts are the model's chat template (generation prompt added), as the transformers backend
+  and SFT render them; token counts and finish reasons come from vLLM's outputs.
+- Every completion of a call has its own seed (``seed + i * n + j`` for sample ``j`` of prompt
+  ``i``), independent of which prompts share its batch or replica; logits may still differ at
+  rounding level with batch shape, as vLLM documents.
+- A prompt that cannot fit ``max_model_len`` with ``max_tokens`` is a `GenerationError`.
+- ``tensor_parallel_size`` GPUs per replica; ``data_parallel_size`` independent replicas, one
+  process each, with contiguous slices of the prompts, results in prompt order.
 
-Prompts are rendered with the model's tokenizer and chat template (generation
-prompt added), exactly as the transformers backend and SFT render them, and go
-to ``LLM.generate`` as token ids; vLLM batches them itself (continuous
-batching), so there is no batch size to tune. Token counts come from each
-``RequestOutput``: ``prompt_tokens = len(prompt_token_ids)`` and
-``completion_tokens = len(output.token_ids)`` (the end-of-turn token included
-when the completion stopped on it); ``finish_reason`` is vLLM's ("stop",
-"length"). Text is detokenized with special tokens skipped. Greedy decoding
-(temperature 0) decodes each prompt once and repeats it ``n`` times. A prompt
-whose tokens plus ``max_tokens`` exceed the engine's ``max_model_len`` fails
-with a `GenerationError` naming it (vLLM would stop it short, as "length").
-Weights load in the checkpoint's dtype (vLLM's ``dtype="auto"``).
-
-Seeds: every request has its own seed, ``seed + i * n`` for the prompt at index
-``i`` of the call, and vLLM gives the ``j``-th of its ``n`` samples
-``seed + i * n + j`` (``ParentRequest._get_child_sampling_params``). So every
-completion of a call has a seed of its own (``seed + i`` would give prompt
-``i``'s second sample the seed of prompt ``i + 1``'s first), and a prompt's
-random draws do not depend on which prompts share its batch or its replica.
-The logits can, at rounding level: vLLM documents that batch shapes and
-scheduling change them slightly, which can flip a sampled token. For
-reproducible texts it advises ``VLLM_ENABLE_V1_MULTIPROCESSING=0``
-(deterministic scheduling, offline) or ``VLLM_BATCH_INVARIANT=1`` (batch
-invariance, beta, compute capability 9.0+); docs.vllm.ai, "Reproducibility".
-
-Parallelism: ``tensor_parallel_size`` splits one replica over that many GPUs
-(vLLM does it). ``data_parallel_size`` > 1 starts that many replicas, each in a
-process of its own with its own ``CUDA_VISIBLE_DEVICES`` (replica ``r`` gets
-visible GPUs ``r * tp`` to ``r * tp + tp - 1``); they load the model once and
-serve every later call. A call splits the prompts into contiguous slices, one
-per replica, and reassembles the results in prompt order. vLLM's own offline
-data parallelism is not used: ``LLM(data_parallel_size=k)`` in one process
-raises ``ValueError`` ("not supported for single-process usage and may hang",
-vLLM PR #27282), and its multi-process recipe
-(``examples/features/data_parallel/data_parallel_offline.py``: one process per
-rank with ``VLLM_DP_RANK``/``VLLM_DP_SIZE``/``VLLM_DP_MASTER_*``) makes the
-ranks step together, as expert-parallel MoE models need: an idle rank needs a
-placeholder prompt, and ranks that finish at different times have failed
-together (vLLM issue #23534). Independent replicas of a dense model need none
-of that.
+Why it is built this way (seeds, vLLM's own data parallelism and why it is not used):
+``docs/vllm.md``.
 """
 
 from __future__ import annotations
