@@ -7,8 +7,9 @@ import unicodedata
 
 
 def normalize_question(text: str) -> str:
-    """NFC, whitespace collapsed, stripped: two renderings of one problem share an id."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """The one notion of "the same question" (ids, duplicate checks): NFC, case-folded,
+    whitespace collapsed and stripped; two renderings of one problem share an id."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def question_id(question: str) -> str:

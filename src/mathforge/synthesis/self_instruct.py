@@ -29,6 +29,7 @@ from typing import Any
 
 from mathforge.config import SelfInstructParams
 from mathforge.generation import Chat, SamplingParams, TextGenerator
+from mathforge.lineage import normalize_question
 from mathforge.prompts import render
 from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
 
@@ -122,7 +123,7 @@ def parse_response(
     for block_index, (fields, raw) in enumerate(records):
         result = _to_problem(block_index, fields, raw, max_question_chars)
         if isinstance(result, ParsedProblem):
-            key = _dedup_key(result.question)
+            key = normalize_question(result.question)
             if key in seen:
                 result = ParseFailure(block_index, "duplicate_in_response", _truncate(raw))
             seen.add(key)
@@ -217,11 +218,6 @@ def _numbers_differ(a: str, b: str) -> bool:
     """True only when both are plain numbers and differ (formatting never counts)."""
     x, y = _as_number(a), _as_number(b)
     return x is not None and y is not None and x != y
-
-
-def _dedup_key(question: str) -> str:
-    """Case- and whitespace-insensitive form used for exact-duplicate checks."""
-    return " ".join(question.lower().split())
 
 
 def _truncate(text: str) -> str:
@@ -386,12 +382,12 @@ def _read_responses(
 ) -> tuple[list[Candidate], list[Rejection]]:
     """Candidates and rejections from the sampled responses to one prompt."""
     seed_ids = _lineage(examples)
-    shown_questions = {_dedup_key(example["question"]) for example in examples}
+    shown_questions = {normalize_question(example["question"]) for example in examples}
     candidates: list[Candidate] = []
     rejections: list[Rejection] = []
     for sample_index, text in enumerate(samples):
         for item in parse_response(text):
-            if isinstance(item, ParsedProblem) and (_dedup_key(item.question) in shown_questions):
+            if isinstance(item, ParsedProblem) and (normalize_question(item.question) in shown_questions):
                 item = ParseFailure(item.block_index, "copies_example", _truncate(item.question))
             if isinstance(item, ParseFailure):
                 rejections.append(
