@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import duckdb
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -188,6 +189,60 @@ def views(root: Annotated[Path, typer.Option(help="repository root")] = Path("."
 def contracts() -> None:
     """Print every table contract (columns, types, meaning, rules) as Markdown."""
     sys.stdout.write(contracts_markdown())
+
+
+def _print_report(report: dict) -> None:
+    table = Table("problems", "group", "accuracy", "95% interval", title=report["model"])
+    rows = [("all", report["overall"]), ("in distribution", report["in_distribution"]),
+            ("out of distribution", report["ood"])]  # fmt: skip
+    rows += [(f"  {s}", v) for s, v in report["by_subject"].items()]
+    for name, entry in rows:
+        accuracy = "-" if entry["accuracy"] is None else f"{entry['accuracy']:.1%}"
+        ci = "-" if entry["ci95"] is None else f"{entry['ci95'][0]:.1%} – {entry['ci95'][1]:.1%}"
+        table.add_row(str(entry["problems"]), name, accuracy, ci)
+    Console(stderr=True).print(table)
+    kinds = ", ".join(f"{k} {v}" for k, v in report["error_kinds"].items())
+    err.print(f"paths: {report['paths']} ({kinds}); ungradable {report['ungradable_paths']}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="a model directory (models/sft/<name>, ...)")],
+    split: Annotated[Path, typer.Option(help="problems: a split's Parquet file")],
+    output: Annotated[Path, typer.Option(help="where the JSON report goes")],
+    limit: Annotated[
+        int | None, typer.Option(help="at most N problems, stratified by subject and ood, seeded")
+    ] = None,
+    samples: Annotated[int, typer.Option(help="paths per problem; >1: majority vote, pass@K")] = 1,
+    temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.0,
+    seed: Annotated[int, typer.Option(help="seed of the subset, the sampling, the intervals")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="new tokens per solution")] = 256,
+    batch_size: Annotated[int, typer.Option(help="sequences decoded together")] = 64,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+) -> None:
+    """Accuracy of a model on a split: generate, run in the sandbox, grade; with intervals."""
+    from mathforge.evaluation import evaluate as run_evaluation
+    from mathforge.evaluation import limit_problems, model_generator
+
+    try:
+        generator, system = model_generator(
+            model, device=device, batch_size=batch_size, threads=threads
+        )
+        if not split.is_file():
+            raise UserError(f"split file {split} not found")
+        problems = limit_problems(pl.read_parquet(split), limit, seed)
+        report, _ = run_evaluation(
+            generator, problems, model=model.name, system=system, sandbox=SandboxParams(),
+            samples=samples, temperature=temperature, max_tokens=max_tokens, seed=seed,
+        )  # fmt: skip
+    except (UserError, SandboxUnavailable) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    report["split"] = str(split)
+    write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", output)
+    _print_report(report)
+    err.print(f"wrote {output}")
 
 
 if __name__ == "__main__":

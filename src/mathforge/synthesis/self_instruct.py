@@ -387,7 +387,9 @@ def _read_responses(
     rejections: list[Rejection] = []
     for sample_index, text in enumerate(samples):
         for item in parse_response(text):
-            if isinstance(item, ParsedProblem) and (normalize_question(item.question) in shown_questions):
+            if isinstance(item, ParsedProblem) and (
+                normalize_question(item.question) in shown_questions
+            ):
                 item = ParseFailure(item.block_index, "copies_example", _truncate(item.question))
             if isinstance(item, ParseFailure):
                 rejections.append(

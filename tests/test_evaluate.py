@@ -1,0 +1,151 @@
+"""`mathforge evaluate`: any model on any split, executed, graded, with intervals.
+
+The model behind most tests is a real OpenAI-compatible server on loopback whose answers the
+test scripts (tests/openai_server.py), so the accuracies are known in advance; the command
+line runs a real tiny model directory.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from tiny_models import save_tiny_model
+from typer.testing import CliRunner
+
+from mathforge.cli import app
+from mathforge.config import SandboxParams
+from mathforge.errors import UserError
+from mathforge.evaluation import bootstrap_ci, evaluate, limit_problems, model_generator
+from mathforge.generation.openai_backend import OpenAIChatGenerator
+
+SANDBOX = SandboxParams(timeout_s=2.0)
+
+PROBLEMS = pl.DataFrame(
+    {
+        "question_id": [f"q_{i:016x}" for i in range(6)],
+        "subject": ["arithmetic"] * 3 + ["algebra"] * 3,
+        "question": [f"What is {i} + {i}?" for i in range(6)],
+        "answer": [str(2 * i) for i in range(6)],
+        "ood": [False, False, True, False, False, True],
+    }
+)
+
+
+def solution(value: object) -> str:
+    return f"Add them.\n\n```python\nprint({value!r})\n```\n\nFinal answer: {value}"
+
+
+def scripted(printed: dict[int, list[object]]):
+    """A server response: for the question about i, the paths print printed[i] in turn."""
+
+    def respond(request: dict) -> list[str]:
+        question = request["messages"][-1]["content"]
+        i = next(k for k in printed if f"What is {k} + {k}?" in question)
+        return [solution(v) for v in printed[i][: request.get("n", 1)]]
+
+    return respond
+
+
+def test_bootstrap_interval_on_known_cases():
+    assert bootstrap_ci([1.0] * 20) == [1.0, 1.0]
+    assert bootstrap_ci([]) is None
+    half = bootstrap_ci([1.0, 0.0] * 200, seed=1)
+    # the normal approximation: 0.5 +- 1.96 * sqrt(0.25 / 400) = 0.5 +- 0.049
+    assert half[0] == pytest.approx(0.451, abs=0.01) and half[1] == pytest.approx(0.549, abs=0.01)
+    assert bootstrap_ci([1.0, 0.0] * 200, seed=1) == half  # seeded
+
+
+def test_greedy_accuracy_with_groups_and_intervals(openai_server):
+    # problems 0, 1, 3 right; 2 (ood) and 5 (ood) wrong; 4 prints nothing a grader can read
+    openai_server.respond = scripted({0: [0], 1: [2], 2: [5], 3: [6], 4: ["four"], 5: [1]})
+    generator = OpenAIChatGenerator(openai_server.base_url, "toy", concurrency=2, timeout_s=10)
+    report, paths = evaluate(generator, PROBLEMS, model="toy", system=False, sandbox=SANDBOX)
+    assert report["overall"]["accuracy"] == 0.5 and report["overall"]["problems"] == 6
+    assert report["in_distribution"] == {**report["in_distribution"], "accuracy": 0.75}
+    assert report["ood"]["accuracy"] == 0.0 and report["ood"]["ci95"] == [0.0, 0.0]
+    lo, hi = report["overall"]["ci95"]
+    assert 0.0 <= lo < 0.5 < hi <= 1.0
+    assert report["by_subject"]["arithmetic"]["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["ungradable_paths"] == 1  # "four" is not a number: ungradable, not solved
+    assert paths.height == 6 and "pass@1" not in report
+    assert all(r["body"]["temperature"] == 0.0 for r in map(vars, openai_server.requests)
+               if r["body"])  # fmt: skip
+
+
+def test_majority_vote_and_pass_at_k(openai_server):
+    openai_server.respond = scripted(
+        {
+            0: [0, 0, 1],  # majority right
+            1: [2, 3, 4],  # a three-way tie: no majority, unsolved; pass@3 yes
+            2: [9, 9, 4],  # majority wrong, one path right: pass@3 yes
+            3: [6, 6, 6],
+            4: [1, 2, 3],
+            5: [10, 10, 10],
+        }
+    )
+    generator = OpenAIChatGenerator(openai_server.base_url, "toy", concurrency=2, timeout_s=10)
+    report, paths = evaluate(
+        generator, PROBLEMS, model="toy", system=False, sandbox=SANDBOX, samples=3,
+        temperature=0.8,
+    )  # fmt: skip
+    assert paths.height == 18
+    assert report["overall"]["accuracy"] == pytest.approx(3 / 6, abs=1e-4)  # 0, 3, 5
+    assert report["pass@3"]["overall"]["accuracy"] == pytest.approx(5 / 6, abs=1e-4)
+    assert report["path_accuracy"] == pytest.approx(10 / 18, abs=1e-4)  # 2+1+1+3+0+3
+
+
+def test_samples_need_a_temperature():
+    with pytest.raises(UserError, match="would all be the same"):
+        evaluate(None, PROBLEMS, model="m", system=False, sandbox=SANDBOX, samples=4)
+
+
+def test_limit_is_stratified_and_seeded():
+    rows = pl.DataFrame(
+        {
+            "question_id": [f"q_{i:016x}" for i in range(400)],
+            "subject": [["a", "b"][i % 2] for i in range(400)],
+            "ood": [i % 4 == 0 for i in range(400)],
+        }
+    )
+    picked = limit_problems(rows, 40, seed=3)
+    assert picked.height == 40
+    counts = picked.group_by("subject", "ood").len().sort("subject", "ood")["len"].to_list()
+    assert counts == [10, 10, 20, 0] or counts == [10, 10, 20]  # a: 50% ood; b: never ood
+    assert limit_problems(rows.reverse(), 40, seed=3).equals(picked)
+    assert not limit_problems(rows, 40, seed=4).equals(picked)
+    assert limit_problems(rows, None, seed=3).height == 400
+
+
+def test_a_missing_or_foreign_model_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="model directory .*absent not found"):
+        model_generator(tmp_path / "absent")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.md").write_text("not a model")
+    with pytest.raises(UserError, match="notes is not a model directory"):
+        model_generator(tmp_path / "notes")
+
+
+def test_the_command_writes_the_report_and_prints_the_table(tmp_path):
+    model = tmp_path / "policy"
+    save_tiny_model(model, PROBLEMS["question"].to_list(), system_prompt=False)
+    split = tmp_path / "test.parquet"
+    PROBLEMS.write_parquet(split)
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--model", str(model), "--split", str(split), "--limit", "4",
+         "--max-tokens", "16", "--output", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["overall"]["problems"] == 4 and report["model"] == "policy"
+    assert set(report) >= {"overall", "in_distribution", "ood", "by_subject", "error_kinds"}
+    assert np.isclose(sum(report["error_kinds"].values()), report["paths"])
+    assert "in distribution" in result.output and "95% interval" in result.output
+    bad = CliRunner().invoke(
+        app, ["evaluate", "--model", str(tmp_path), "--split", str(split), "--output", str(out)]
+    )
+    assert bad.exit_code == 1 and "is not a model directory" in " ".join(bad.output.split())
