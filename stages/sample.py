@@ -34,7 +34,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import polars as pl  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-import mathforge  # noqa: E402
 from mathforge.config import ParamsError, SampleParams, load_params  # noqa: E402
 from mathforge.errors import UserError, run_stage  # noqa: E402
 from mathforge.expectations import expectations_module, table_contract, validate  # noqa: E402
@@ -50,7 +49,7 @@ from mathforge.sampling import (  # noqa: E402
     pass_at_k,
 )
 from mathforge.sandbox import ERROR_KINDS  # noqa: E402
-from mathforge.shards import ShardStore, fingerprint  # noqa: E402
+from mathforge.shards import ShardStore, fingerprint, stage_code_deps  # noqa: E402
 from mathforge.solution import solve_prompt  # noqa: E402
 from mathforge.splitting import stratified_sample  # noqa: E402
 from mathforge.verify import answers_match_batch  # noqa: E402
@@ -358,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out_dir,
         fingerprint(
             {"params": cfg.model_dump(), "models": list(models)},
-            [args.train, *models.values(), Path(mathforge.__file__).parent, Path(__file__)],
+            [args.train, *models.values(), *stage_code_deps("sample", Path(__file__).parents[1])],
         ),
     )
     resumed = len(store.finished())
