@@ -3,7 +3,7 @@ is executed in the sandbox and graded.
 
 Reads   TRAIN       data/splits/train.parquet: question_id, subject, question, answer (null for
                     llm problems without a reference answer)
-        MODEL...    models/sft/<name>/ (stages sft@<name>), one or more
+        MODELS      models/sft/: every subdirectory <name>/ is a policy model (stage sft@<name>)
 Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (the `paths` view; columns:
                     mathforge.sampling.PATHS_SCHEMA), `shard_size` problems x n paths a file
         OUT_DIR/problems.parquet   one row per sampled problem (the `sampled` view): the
@@ -34,7 +34,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import polars as pl  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from mathforge.config import ParamsError, SampleParams, load_params  # noqa: E402
+from mathforge.config import SampleParams, load_params  # noqa: E402
 from mathforge.errors import UserError, run_stage  # noqa: E402
 from mathforge.expectations import expectations_module, table_contract, validate  # noqa: E402
 from mathforge.generation import SamplingParams, build_generator  # noqa: E402
@@ -101,12 +101,7 @@ def check_shard(df: pl.DataFrame, key: str, problems: int, cfg: SampleParams) ->
 
 
 def generator_for(model_dir: Path, cfg: SampleParams):
-    if cfg.engine.backend == "openai":
-        raise ParamsError(
-            "sample.engine.backend: the sample stage runs its own policy models "
-            "(transformers or vllm), not an HTTP endpoint"
-        )
-    return build_generator(cfg.engine.model_copy(update={"model_path": str(model_dir)}))
+    return build_generator(cfg.engine, model_path=str(model_dir))
 
 
 def sample_all(
@@ -343,12 +338,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("train", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("metrics", type=Path)
-    parser.add_argument("models", type=Path, nargs="+", help="models/sft/<name> directories")
+    parser.add_argument("models", type=Path, help="models/sft: one directory per policy model")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: SampleParams = load_params("sample", args.params)
 
-    models = {path.name: path for path in args.models}
+    found = sorted(args.models.iterdir()) if args.models.is_dir() else []
+    models = {p.name: p for p in found if p.is_dir() and not p.name.startswith(".")}  # .x.tmp
+    if not models:
+        raise UserError(f"no policy model in {args.models} (run `dvc repro sft`)")
     for name, path in models.items():
         if not (path / "config.json").is_file():
             raise UserError(f"policy model {path} not found (run `dvc repro sft@{name}`)")

@@ -10,11 +10,13 @@ from typing import Annotated
 
 import duckdb
 import typer
+import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
-from mathforge.config import SandboxParams
+from mathforge.config import ParamsError, SandboxParams, check_all, dvc_params_errors
 from mathforge.errors import UserError
 from mathforge.grading import Graded, grade_programs
 from mathforge.io import write_text
@@ -184,6 +186,38 @@ def views(root: Annotated[Path, typer.Option(help="repository root")] = Path("."
             name, pattern, producing_stage(pattern, root) or "-", "yes" if available else "no"
         )
     Console().print(table)
+
+
+@app.command()
+def check(root: Annotated[Path, typer.Option(help="repository root")] = Path(".")) -> None:
+    """Validate params.yaml (every section) and dvc.yaml's params references before DVC runs:
+    `dvc repro` deletes a stage's outputs before it notices a missing param."""
+    params, dvc_yaml = root / "params.yaml", root / "dvc.yaml"
+    problems: list[str] = []
+    try:
+        sections = check_all(params)
+    except (ParamsError, OSError, yaml.YAMLError) as e:
+        sections, problems = {}, [str(e)]
+    try:
+        problems += dvc_params_errors(dvc_yaml, params)
+    except (ParamsError, OSError, yaml.YAMLError) as e:
+        problems.append(str(e))
+    if sections:
+        # The sample stage samples every model directory in models/sft: one left behind by
+        # a model removed from base.models would be sampled too.
+        names = set(sections["base"].models)
+        stale = [p for p in sorted((root / "models/sft").glob("[!.]*")) if p.is_dir()]
+        problems += [
+            f"{p}: not in {params} base.models, yet the sample stage would sample it; "
+            f"delete it (rm -r {p}) or add the model back"
+            for p in stale
+            if p.name not in names
+        ]
+    for line in problems:
+        err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True, highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    err.print(f"{params} and {dvc_yaml}: ok ({len(sections)} sections)")
 
 
 if __name__ == "__main__":
