@@ -26,8 +26,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
+# mathforge check first: dvc repro deletes a stage's outputs before it notices a bad param.
 run: install
-	dvc repro
+	mathforge check && dvc repro
 
 test: install
 	python -m pytest

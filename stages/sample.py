@@ -3,7 +3,7 @@ is executed in the sandbox and graded.
 
 Reads   TRAIN       data/splits/train.parquet (contract `train`): question_id, subject,
                     question, answer (null for llm problems without a reference answer)
-        MODEL...    models/sft/<name>/ (stages sft@<name>), one or more
+        MODELS      models/sft/: every subdirectory <name>/ is a policy model (stage sft@<name>)
 Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (contract and view `paths`),
                     `shard_size` problems x n paths a file
         OUT_DIR/problems.parquet   one row per sampled problem (contract and view `sampled`):
@@ -31,8 +31,7 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-import mathforge
-from mathforge.config import ParamsError, SampleParams, load_params
+from mathforge.config import SampleParams, load_params
 from mathforge.contracts.paths import PATHS, SAMPLED
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
@@ -41,7 +40,7 @@ from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet
 from mathforge.modeling import uses_system_prompt
 from mathforge.sampling import grade_paths, model_metrics, problem_counts, regrade, vote
-from mathforge.shards import ShardStore, fingerprint
+from mathforge.shards import ShardStore, fingerprint, stage_code_deps
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
 from mathforge.stage import Stage, atomic_dir
@@ -57,12 +56,7 @@ def shard_file(out_dir: Path, key: str) -> Path:
 
 
 def generator_for(model_dir: Path, cfg: SampleParams):
-    if cfg.engine.backend == "openai":
-        raise ParamsError(
-            "sample.engine.backend: the sample stage runs its own policy models "
-            "(transformers or vllm), not an HTTP endpoint"
-        )
-    return build_generator(cfg.engine.model_copy(update={"model_path": str(model_dir)}))
+    return build_generator(cfg.engine, model_path=str(model_dir))
 
 
 def sample_all(
@@ -200,13 +194,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("train", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("metrics", type=Path)
-    parser.add_argument("models", type=Path, nargs="+", help="models/sft/<name> directories")
+    parser.add_argument("models", type=Path, help="models/sft: one directory per policy model")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: SampleParams = load_params("sample", args.params)
     stage = Stage("sample")
 
-    models = {path.name: path for path in args.models}
+    found = sorted(args.models.iterdir()) if args.models.is_dir() else []
+    models = {p.name: p for p in found if p.is_dir() and not p.name.startswith(".")}  # .x.tmp
+    if not models:
+        raise UserError(f"no policy model in {args.models} (run `dvc repro sft`)")
     for name, path in models.items():
         if not (path / "config.json").is_file():
             raise UserError(f"policy model {path} not found (run `dvc repro sft@{name}`)")
@@ -216,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out_dir,
         fingerprint(
             {"params": cfg.model_dump(), "models": list(models)},
-            [args.train, *models.values(), Path(mathforge.__file__).parent, Path(__file__)],
+            [args.train, *models.values(), *stage_code_deps("sample", Path(__file__).parents[1])],
         ),
     )
     resumed = len(store.finished())

@@ -13,7 +13,13 @@ import yaml
 from tiny_models import TINY_SPEC
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mathforge.config import BaseModelParams, ParamsError, parse_section
+from mathforge.config import (
+    ARCHITECTURE_FIELDS,
+    BaseModelParams,
+    BaseParams,
+    ParamsError,
+    parse_section,
+)
 from mathforge.errors import UserError
 from mathforge.modeling import PROMPT_FILE, resolve_model_path
 from mathforge.modeling.directory import POINTER_FILE
@@ -37,6 +43,16 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = {**TINY_SPEC, "max_position_embeddings": 256}
+QWEN = {"pretrained": "Qwen/Qwen2.5-0.5B-Instruct", **dict.fromkeys(ARCHITECTURE_FIELDS)}
+QWEN["system_prompt"] = True
+
+
+def base_with(models: dict) -> BaseParams:
+    """The repo's base section with `models` in place of its own."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())["base"]
+    return parse_section("base", {**raw, "models": models})
+
+
 # Texts the data never has, but a model may write: the tokenizer must give them back too.
 UNSEEN = [
     "def f(x):\n\tif x:\n\t\treturn  x  \n\n\n    pass   ",
@@ -210,7 +226,7 @@ def test_save_and_load_round_trip(tokenizer, tmp_path):
 
 # ---------------------------------------------------------------- params checks
 def test_pretrained_entry_is_recorded_not_downloaded(tokenizer, tmp_path):
-    spec = BaseModelParams(pretrained="Qwen/Qwen2.5-0.5B-Instruct")
+    spec = BaseModelParams(**QWEN)
     assert save_base_model(tmp_path / "q", spec, tokenizer, seed=0) == {
         "pretrained": "Qwen/Qwen2.5-0.5B-Instruct"
     }
@@ -221,31 +237,33 @@ def test_pretrained_entry_is_recorded_not_downloaded(tokenizer, tmp_path):
 
 def test_pretrained_and_sizes_are_exclusive():
     with pytest.raises(ParamsError, match=r"base\.models\.big.*not both \(set: hidden_size\)"):
-        parse_section(
-            "base", {"models": {"big": {"pretrained": "Qwen/Qwen2.5-0.5B", "hidden_size": 64}}}
-        )
+        base_with({"big": {**QWEN, "hidden_size": 64}})
     with pytest.raises(ParamsError, match="needs num_layers"):
-        parse_section("base", {"models": {"m": {**SMALL, "num_layers": None}}})
+        base_with({"m": {**SMALL, "num_layers": None}})
     with pytest.raises(ParamsError, match="at least one model"):
-        parse_section("base", {"models": {}})
+        base_with({})
     with pytest.raises(ParamsError, match="model names"):
-        parse_section("base", {"models": {"Policy A": SMALL}})
+        base_with({"Policy A": SMALL})
     with pytest.raises(ParamsError, match="must divide"):
-        parse_section("base", {"models": {"m": {**SMALL, "num_heads": 3}}})
+        base_with({"m": {**SMALL, "num_heads": 3}})
 
 
 def test_unknown_model_key_lists_the_model_fields():
     with pytest.raises(ParamsError) as err:
-        parse_section("base", {"models": {"m": {**SMALL, "hidden_sze": 3}}})
+        base_with({"m": {**SMALL, "hidden_sze": 3}})
     assert "base.models.m.hidden_sze" in str(err.value)
     assert "intermediate_size" in str(err.value)
 
 
-def test_artifacts_declare_every_built_base_model():
+def test_artifacts_declare_every_base_and_sft_model():
+    """The one copy of the model names left: DVC cannot loop over base.models in artifacts."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["base"]["models"]
     artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
     assert {name: a["path"] for name, a in artifacts.items() if "base" in a["labels"]} == {
         name: f"models/base/{name}" for name in params
+    }
+    assert {name: a["path"] for name, a in artifacts.items() if "sft" in a["labels"]} == {
+        f"sft_{name}": f"models/sft/{name}" for name in params
     }
     assert all(a["type"] == "model" and a["desc"] for a in artifacts.values())
 
@@ -260,8 +278,7 @@ def test_stage_writes_loadable_models_and_metrics(texts, tmp_path):
             "tokenizer": {"vocab_size": 500, "min_frequency": 2},
             "models": {
                 "tiny": SMALL,
-                "remote": {"pretrained": "Qwen/Qwen2.5-0.5B-Instruct"}
-                | {k: None for k in SMALL if k != "pretrained"},
+                "remote": QWEN,
             },
         }
     }

@@ -1,90 +1,169 @@
-"""params.yaml is validated: typos and wrong types fail with the key's name."""
+"""params.yaml is validated: typos and wrong types fail with the key's name, and params.yaml
+is the only place a value is written (the typed configs have no defaults)."""
 
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from mathforge.config import SECTIONS, ParamsError, check_all, load_params, parse_section
+from mathforge.config import (
+    SECTIONS,
+    ParamsError,
+    TransformersBackendParams,
+    VLLMBackendParams,
+    check_all,
+    dvc_params_errors,
+    load_params,
+    parse_section,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+
+
+def models_in(annotation) -> list[type[BaseModel]]:
+    """The params models an annotation holds (a model, a union of backends, a dict of models)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in models_in(arg)]
+
+
+def walk(model: type[BaseModel]):
+    yield model
+    for field in model.model_fields.values():
+        for sub in models_in(field.annotation):
+            yield from walk(sub)
+
+
+def write_params(tmp_path: Path, edit) -> Path:
+    raw = yaml.safe_load(PARAMS.read_text())
+    edit(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
 def test_shipped_params_are_valid():
-    sections = check_all(ROOT / "params.yaml")
+    sections = check_all(PARAMS)
     assert set(sections) == set(SECTIONS)
     assert sections["synthesize"].novelty_threshold == 0.7
+    assert sections["sample"].sandbox == sections["sft"].sandbox == sections["sandbox"]
 
 
-def test_unknown_key_names_itself_and_the_allowed_keys():
+def test_no_field_has_a_default():
+    """params.yaml is the one place a value is written: a key it lacks is an error, never a
+    silent default (SFT's max_steps once said 100 here and 300 there)."""
+    for section in SECTIONS.values():
+        for model in walk(section):
+            defaulted = [name for name, f in model.model_fields.items() if not f.is_required()]
+            assert not defaulted, f"{model.__name__} has defaults: {defaulted}"
+
+
+def test_every_field_documents_itself():
+    for section in SECTIONS.values():
+        for model in walk(section):
+            for name, field in model.model_fields.items():
+                assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_overrides_lay_over_the_repo_params():
+    cfg = load_params("sample", PARAMS, {"n": 2, "pass_k": [1, 2], "sandbox": {"timeout_s": 2.0}})
+    assert (cfg.n, cfg.pass_k, cfg.sandbox.timeout_s) == (2, [1, 2], 2.0)
+    assert cfg.sandbox.memory_mb == load_params("sandbox", PARAMS).memory_mb
+    assert cfg.max_problems == yaml.safe_load(PARAMS.read_text())["sample"]["max_problems"]
+
+
+def test_unknown_key_names_itself_the_allowed_keys_and_the_closest():
     with pytest.raises(ParamsError) as err:
-        parse_section("synthesize", {"per_subjetc": 10})
+        load_params("synthesize", PARAMS, {"per_subjetc": 10})
     message = str(err.value)
-    assert "synthesize.per_subjetc" in message
+    assert "unknown key 'synthesize.per_subjetc'" in message
     assert "per_subject" in message and "hard_fraction" in message
+    assert "did you mean 'per_subject'?" in message
+    assert "sandbox" not in message.split("allowed keys:")[1]  # not a key of this section
+
+
+def test_a_missing_key_is_an_error_with_what_it_does():
+    with pytest.raises(ParamsError, match=r"missing key 'split\.seed' \(random seed"):
+        parse_section("split", {k: v for k, v in load_params("split", PARAMS) if k != "seed"})
 
 
 def test_unknown_nested_key_lists_the_nested_allowed_keys():
     with pytest.raises(ParamsError) as err:
-        parse_section("synthesize", {"self_instruct": {"endpoint": {"base_ur": "x"}}})
+        load_params("synthesize", PARAMS, {"self_instruct": {"endpoint": {"base_ur": "x"}}})
     message = str(err.value)
     assert "synthesize.self_instruct.endpoint.base_ur" in message
     assert "base_url" in message and "api_key_env" in message
 
 
+def test_each_backend_takes_only_its_own_keys():
+    with pytest.raises(ParamsError) as err:  # an openai key in the sample engine
+        load_params("sample", PARAMS, {"engine": {"base_url": "http://x"}})
+    assert "unknown key 'sample.engine.base_url'; allowed keys: backend, device" in str(err.value)
+    with pytest.raises(ParamsError, match="sample.engine"):  # sample runs its own models
+        load_params("sample", PARAMS, {"engine": {"backend": "openai"}})
+    vllm = {
+        "backend": "vllm",
+        "tensor_parallel_size": 2,
+        "data_parallel_size": 1,
+        "gpu_memory_utilization": 0.8,
+        "max_model_len": None,
+    }
+    raw = yaml.safe_load(PARAMS.read_text())["sample"]
+    shared = {"sandbox": load_params("sandbox", PARAMS)}
+    engine = parse_section("sample", {**raw, "engine": vllm}, shared)
+    assert isinstance(engine.engine, VLLMBackendParams) and not hasattr(engine.engine, "model_path")
+    assert isinstance(load_params("sample", PARAMS).engine, TransformersBackendParams)
+
+
+def test_sandbox_is_written_once_at_the_top_level(tmp_path):
+    with pytest.raises(ParamsError, match="'sample.sandbox' is set once"):
+        parse_section("sample", {"sandbox": {}}, {"sandbox": {}})
+    path = write_params(tmp_path, lambda raw: raw.pop("sandbox"))
+    with pytest.raises(ParamsError, match="section 'sandbox' is missing"):
+        load_params("sft", path)
+
+
 def test_wrong_type_and_range_fail_with_the_key():
     with pytest.raises(ParamsError, match=r"synthesize\.per_subject"):
-        parse_section("synthesize", {"per_subject": "many"})
+        load_params("synthesize", PARAMS, {"per_subject": "many"})
     with pytest.raises(ParamsError, match=r"split\.eval_fraction"):
-        parse_section("split", {"eval_fraction": 1.5})
+        load_params("split", PARAMS, {"eval_fraction": 1.5})
     with pytest.raises(ParamsError, match="eval_fraction \\+ test_fraction"):
-        parse_section("split", {"eval_fraction": 0.6, "test_fraction": 0.5})
+        load_params("split", PARAMS, {"eval_fraction": 0.6, "test_fraction": 0.5})
 
 
-def test_unknown_section_is_an_error(tmp_path):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["synthesise"] = {}
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    with pytest.raises(ParamsError, match="synthesise"):
+def test_check_all_reports_every_error_with_the_file(tmp_path):
+    def edit(raw):
+        raw["synthesise"] = {}
+        raw["sample"]["nn"] = raw["sample"].pop("n")
+        raw["sandbox"]["timeout_s"] = -1
+
+    path = write_params(tmp_path, edit)
+    with pytest.raises(ParamsError) as err:
         check_all(path)
+    message = str(err.value)
+    assert f"{path}: unknown section 'synthesise'" in message and "'synthesize'?" in message
+    assert "unknown key 'sample.nn'" in message and "did you mean 'n'?" in message
+    assert "missing key 'sample.n'" in message
+    assert message.count("sandbox.timeout_s") == 1  # under sandbox, not again per stage
 
 
-def test_load_params_reads_one_section(tmp_path):
-    path = tmp_path / "params.yaml"
-    path.write_text("split:\n  seed: 7\n")
-    assert load_params("split", path).seed == 7
-
-
-def test_every_field_documents_itself():
-    def walk(model):
-        for name, field in model.model_fields.items():
-            assert field.description, f"{model.__name__}.{name} has no description"
-            sub = field.annotation
-            if isinstance(sub, type) and hasattr(sub, "model_fields"):
-                walk(sub)
-
-    for model in SECTIONS.values():
-        walk(model)
-
-
-def test_shipped_params_spell_out_every_field():
-    """params.yaml is the one source of settings: no field silently takes its default."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-
-    def walk(model, values, dotted):
-        assert set(values) == set(model.model_fields), dotted
-        for name, field in model.model_fields.items():
-            if isinstance(field.annotation, type) and hasattr(field.annotation, "model_fields"):
-                walk(field.annotation, values[name], f"{dotted}.{name}")
-
-    for section, model in SECTIONS.items():
-        walk(model, raw[section], section)
+def test_dvc_params_references_must_exist(tmp_path):
+    assert dvc_params_errors(ROOT / "dvc.yaml", PARAMS) == []
+    path = write_params(tmp_path, lambda raw: raw["sample"].update(nn=raw["sample"].pop("n")))
+    (error,) = dvc_params_errors(ROOT / "dvc.yaml", path)
+    assert "stage sample depends on param 'sample.n'" in error
+    assert "did you mean 'sample.nn'?" in error
 
 
 def test_dvc_yaml_params_cover_exactly_what_each_stage_reads():
-    """A param change reruns exactly the stages whose section it belongs to."""
+    """A param change reruns exactly the stages whose section (or shared section) it is in."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for section, model in SECTIONS.items():
-        declared = {p.split(".", 1)[1] for p in stages[section]["params"]}
-        assert declared == set(model.model_fields), section
+        if section == "sandbox":
+            continue  # a shared section: no stage of its own
+        declared = set(stages[section].get("do", stages[section])["params"])
+        own = {f"{section}.{name}" for name in model.model_fields if name not in model.shared}
+        assert declared == own | set(model.shared), section

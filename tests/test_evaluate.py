@@ -8,6 +8,7 @@ line runs a real tiny model directory.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -16,12 +17,13 @@ from tiny_models import save_tiny_model
 from typer.testing import CliRunner
 
 from mathforge.cli import app
-from mathforge.config import SandboxParams
+from mathforge.config import load_params
 from mathforge.errors import UserError
 from mathforge.evaluation import bootstrap_ci, evaluate, limit_problems, model_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 
-SANDBOX = SandboxParams(timeout_s=2.0)
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX = load_params("sandbox", ROOT / "params.yaml", {"timeout_s": 2.0})
 
 PROBLEMS = pl.DataFrame(
     {
@@ -137,7 +139,7 @@ def test_the_command_writes_the_report_and_prints_the_table(tmp_path):
     result = CliRunner().invoke(
         app,
         ["evaluate", "--model", str(model), "--split", str(split), "--limit", "4",
-         "--max-tokens", "16", "--output", str(out)],
+         "--max-tokens", "16", "--output", str(out), "--params", str(ROOT / "params.yaml")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())

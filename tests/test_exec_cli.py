@@ -1,15 +1,18 @@
 """`mathforge exec` and the grading helpers on the real sandbox."""
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from mathforge.cli import app
-from mathforge.config import SandboxParams
+from mathforge.config import load_params
 from mathforge.grading import grade_solutions, last_line
 from mathforge.solution import render_solution
 
 runner = CliRunner()
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_last_line():
@@ -18,7 +21,7 @@ def test_last_line():
 
 
 def test_grade_solutions_executes_and_compares():
-    cfg = SandboxParams(timeout_s=2.0)
+    cfg = load_params("sandbox", ROOT / "params.yaml", {"timeout_s": 2.0})
     solutions = [
         render_solution("Half of one.", ["x = 1 / 2", "print(x)"], "1/2"),
         render_solution("Wrong sum.", ["print(2 + 2)"], "5"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,10 +14,18 @@ import torch
 from openai_server import Answer, Choice, Fault, OpenAIServer, ServerError
 from tiny_models import problem_texts, save_tiny_model
 
-from mathforge.config import LLMBackendParams
+from mathforge.config import OpenAIBackendParams, load_params
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 from mathforge.generation.transformers_backend import TransformersGenerator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def endpoint(**values: Any) -> OpenAIBackendParams:
+    """The repo's synthesize.self_instruct.endpoint (the openai backend), `values` laid over."""
+    cfg = load_params("synthesize", ROOT / "params.yaml", {"self_instruct": {"endpoint": values}})
+    return cfg.self_instruct.endpoint
 
 
 def chat(text: str) -> list[dict[str, str]]:
@@ -187,7 +196,7 @@ def test_the_api_key_variable_is_sent_as_bearer(
     openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MF_TEST_TEACHER_KEY", "sk-test-123")
-    cfg = LLMBackendParams(
+    cfg = endpoint(
         base_url=openai_server.base_url, model="teacher", api_key_env="MF_TEST_TEACHER_KEY"
     )
     build_generator(cfg).generate([chat("q")], SamplingParams())
@@ -199,7 +208,7 @@ def test_an_unset_key_sends_a_dummy_not_another_variable(
 ) -> None:
     monkeypatch.delenv("MF_TEST_TEACHER_KEY", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
-    cfg = LLMBackendParams(
+    cfg = endpoint(
         base_url=openai_server.base_url, model="teacher", api_key_env="MF_TEST_TEACHER_KEY"
     )
     build_generator(cfg).generate([chat("q")], SamplingParams())
@@ -207,7 +216,7 @@ def test_an_unset_key_sends_a_dummy_not_another_variable(
 
 
 def test_build_generator_configures_the_backend_from_params(openai_server: OpenAIServer) -> None:
-    cfg = LLMBackendParams(
+    cfg = endpoint(
         base_url=openai_server.base_url, model="teacher", concurrency=3, max_retries=1, timeout_s=7
     )
     gen = build_generator(cfg)
@@ -220,7 +229,7 @@ def test_build_generator_configures_the_backend_from_params(openai_server: OpenA
 
 def test_build_generator_needs_an_endpoint_and_a_model() -> None:
     with pytest.raises(ValueError, match=re.escape("endpoint.base_url and endpoint.model")):
-        build_generator(LLMBackendParams())
+        build_generator(endpoint())  # params.yaml ships both null
 
 
 def test_the_server_lists_its_model_to_the_sdk(openai_server: OpenAIServer) -> None:

@@ -12,7 +12,7 @@ import torch
 from openai_server import OpenAIServer
 from tiny_models import problem_texts, save_tiny_model
 
-from mathforge.config import LLMBackendParams, ParamsError
+from mathforge.config import ParamsError, load_params
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 from mathforge.generation.transformers_backend import TransformersGenerator
@@ -137,11 +137,13 @@ def test_prompt_past_the_context_window_fails_with_its_index(gen: TransformersGe
 
 
 def test_build_generator_from_params(model_dir: Path, tmp_path: Path) -> None:
-    cfg = LLMBackendParams(backend="transformers", model_path=str(model_dir), threads=1)
-    built = build_generator(cfg)
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_params("sample", root / "params.yaml", {"engine": {"threads": 1}}).engine
+    assert cfg.backend == "transformers"
+    built = build_generator(cfg, model_path=str(model_dir))
     assert isinstance(built, TransformersGenerator)
-    with pytest.raises(ParamsError, match="model_path"):
-        build_generator(LLMBackendParams(backend="transformers"))
+    with pytest.raises(ParamsError, match="the transformers backend needs a model_path"):
+        build_generator(cfg)
     # A pretrained pointer written by the base stage (here to a local path) is followed.
     (tmp_path / POINTER_FILE).write_text(json.dumps({"pretrained": str(model_dir)}))
     pointed = TransformersGenerator(str(tmp_path), threads=1)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from mathforge.config import LLMBackendParams, ParamsError, parse_section
+from mathforge.config import ParamsError, VLLMBackendParams, parse_section
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
 from mathforge.generation.vllm_backend import (
     VLLMGenerator,
@@ -32,6 +33,13 @@ from mathforge.generation.vllm_backend import (
 )
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
+VLLM = {  # the vllm backend's keys (params.yaml ships transformers; its comment shows these)
+    "backend": "vllm",
+    "tensor_parallel_size": 1,
+    "data_parallel_size": 1,
+    "gpu_memory_utilization": 0.9,
+    "max_model_len": None,
+}
 
 
 def cuda_devices() -> int:
@@ -56,16 +64,15 @@ def chat(text: str) -> list[dict[str, str]]:
 # ------------------------------------------------------------ without vllm / GPU
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is installed here")
 def test_choosing_vllm_without_vllm_is_a_clear_params_error(tmp_path: Path) -> None:
-    cfg = LLMBackendParams(backend="vllm", model_path=str(tmp_path))
     with pytest.raises(
         ParamsError, match=r"backend vllm needs the GPU extra: pip install '\.\[gpu\]'"
     ):
-        build_generator(cfg)
+        build_generator(VLLMBackendParams(**VLLM), model_path=str(tmp_path))
 
 
 def test_vllm_needs_a_model_path() -> None:
-    with pytest.raises(ParamsError, match="the vllm backend needs endpoint.model_path set"):
-        build_generator(LLMBackendParams(backend="vllm"))
+    with pytest.raises(ParamsError, match="the vllm backend needs a model_path"):
+        build_generator(VLLMBackendParams(**VLLM))
 
 
 def test_vllm_is_imported_only_when_chosen() -> None:
@@ -80,15 +87,16 @@ def test_vllm_is_imported_only_when_chosen() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_vllm_params_defaults_and_validation() -> None:
-    cfg = LLMBackendParams(backend="vllm")
-    assert (cfg.tensor_parallel_size, cfg.data_parallel_size) == (1, 1)
-    assert (cfg.gpu_memory_utilization, cfg.max_model_len) == (0.9, None)
-
+def test_vllm_params_validation() -> None:
     def endpoint(**values: Any) -> Any:
-        return parse_section("synthesize", {"self_instruct": {"endpoint": values}})
+        vllm = {**VLLM, "model_path": "models/base/policy_small", **values}
+        root = Path(__file__).resolve().parents[1]
+        sections = yaml.safe_load((root / "params.yaml").read_text())
+        synthesize = {**sections["synthesize"]}
+        synthesize["self_instruct"] = {**synthesize["self_instruct"], "endpoint": vllm}
+        return parse_section("synthesize", synthesize, sections)
 
-    assert endpoint(backend="vllm", data_parallel_size=8).self_instruct.endpoint.backend == "vllm"
+    assert endpoint(data_parallel_size=8).self_instruct.endpoint.backend == "vllm"
     for key, bad in [
         ("tensor_parallel_size", 0),
         ("data_parallel_size", 0),

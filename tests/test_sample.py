@@ -18,7 +18,7 @@ import pytest
 import yaml
 from tiny_models import save_tiny_model
 
-from mathforge.config import ParamsError, SandboxParams, parse_section
+from mathforge.config import ParamsError, load_params
 from mathforge.contracts.paths import PATHS
 from mathforge.errors import UserError
 from mathforge.generation import Completion
@@ -36,7 +36,7 @@ from mathforge.views import connect
 from stages import sample as sample_stage
 
 ROOT = Path(__file__).resolve().parents[1]
-SANDBOX = SandboxParams(timeout_s=2.0)
+SANDBOX = load_params("sandbox", ROOT / "params.yaml", {"timeout_s": 2.0})
 
 
 def solution(program: str, claim: str = "") -> str:
@@ -167,7 +167,8 @@ def test_unreferenced_problems_are_graded_against_their_paths_majority(tmp_path)
             SANDBOX,
         ).with_columns(sample_index=pl.Series([r["sample_index"] for r in rows]))
         store.write(f"{model}--shard-00000", graded)
-    cfg = parse_section("sample", {"majority_min_share": 0.5, "majority_min_votes": 2})
+    overrides = {"majority_min_share": 0.5, "majority_min_votes": 2}
+    cfg = load_params("sample", ROOT / "params.yaml", overrides)
     references = vote(pl.scan_parquet([store.path(k) for k in store.finished()]), problems, cfg)
     by_id = {r["question_id"]: r for r in references.iter_rows(named=True)}
     assert by_id["q_gold"]["reference_source"] == "gold"
@@ -222,7 +223,7 @@ def write_params(root: Path, **sample) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["sample"].update({"n": 2, "max_tokens": 24, "shard_size": 2, "pass_k": [1, 2], **sample})
     params["sample"]["engine"]["batch_size"] = 4
-    params["sample"]["sandbox"]["timeout_s"] = 2.0
+    params["sandbox"]["timeout_s"] = 2.0
     path = root / f"params-{len(list(root.glob('params-*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
@@ -231,8 +232,8 @@ def write_params(root: Path, **sample) -> Path:
 def stage_cmd(root: Path, out: str, params: Path) -> list[str]:
     return [
         sys.executable, "-m", "stages.sample", str(root / "data/splits/train.parquet"),
-        str(root / out), str(root / f"{out}.json"), str(root / "models/sft/small"),
-        str(root / "models/sft/tiny"), "--params", str(params),
+        str(root / out), str(root / f"{out}.json"), str(root / "models/sft"),
+        "--params", str(params),
     ]  # fmt: skip
 
 
@@ -298,8 +299,13 @@ def test_paths_are_queryable(workdir, uninterrupted):
 
 def test_missing_model_is_a_clear_error(workdir):
     cmd = stage_cmd(workdir, "data/none", write_params(workdir))
-    cmd[cmd.index(str(workdir / "models/sft/tiny"))] = str(workdir / "models/sft/absent")
-    with pytest.raises(UserError, match=r"sft/absent not found \(run `dvc repro sft@absent`\)"):
+    models = cmd.index(str(workdir / "models/sft"))
+    (workdir / "broken/absent").mkdir(parents=True)  # a model directory sft never finished
+    cmd[models] = str(workdir / "broken")
+    with pytest.raises(UserError, match=r"broken/absent not found \(run `dvc repro sft@absent`\)"):
+        sample_stage.main(cmd[3:])
+    cmd[models] = str(workdir / "nowhere")
+    with pytest.raises(UserError, match=r"no policy model in .*nowhere \(run `dvc repro sft`\)"):
         sample_stage.main(cmd[3:])
     assert not (workdir / "data/none").exists()
 
@@ -307,12 +313,4 @@ def test_missing_model_is_a_clear_error(workdir):
 # ------------------------------------------------------------- params / dvc.yaml
 def test_pass_k_must_not_exceed_n():
     with pytest.raises(ParamsError, match="pass_k"):
-        parse_section("sample", {"n": 2, "pass_k": [1, 4]})
-
-
-def test_sample_stage_reads_every_policy_model():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["sample"]
-    models = [f"models/sft/{name}" for name in params["base"]["models"]]
-    assert stage["cmd"].split()[6:] == models
-    assert set(models) <= set(stage["deps"])
+        load_params("sample", ROOT / "params.yaml", {"n": 2, "pass_k": [1, 4]})

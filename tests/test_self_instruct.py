@@ -9,12 +9,13 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 from openai_server import OpenAIServer
 
-from mathforge.config import LLMBackendParams, SelfInstructParams
+from mathforge.config import SelfInstructParams, load_params
 from mathforge.generation import Chat, SamplingParams, build_generator
 from mathforge.solution import render_solution
 from mathforge.synthesis.self_instruct import (
@@ -28,6 +29,8 @@ from mathforge.synthesis.self_instruct import (
 )
 
 SKILLS = ["addition", "multiplication"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def seed(i: int, a: int, op: str, b: int, with_solution: bool) -> dict[str, Any]:
@@ -329,7 +332,7 @@ class RecordingGenerator:
 
 
 def cfg_for(base_url: str | None = None, **kwargs: Any) -> SelfInstructParams:
-    endpoint = LLMBackendParams(base_url=base_url, model="toy-teacher", concurrency=2, timeout_s=10)
+    endpoint = {"base_url": base_url, "model": "toy-teacher", "concurrency": 2, "timeout_s": 10}
     defaults: dict[str, Any] = {
         "prompts_per_subject": 6,
         "examples_per_prompt": 3,
@@ -341,7 +344,8 @@ def cfg_for(base_url: str | None = None, **kwargs: Any) -> SelfInstructParams:
         "max_tokens": 400,
         "prompts_per_round": 2,
     }
-    return SelfInstructParams(**{**defaults, **kwargs}, endpoint=endpoint)
+    overrides = {"self_instruct": {**defaults, **kwargs, "endpoint": endpoint}}
+    return load_params("synthesize", ROOT / "params.yaml", overrides).self_instruct
 
 
 def accept_all(candidates: list[Candidate]) -> list[str | None]:

@@ -1,11 +1,15 @@
 """Stratified splits keep OOD out of train; decontamination finds near-copies."""
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
-from mathforge.config import SplitParams
+from mathforge.config import load_params
 from mathforge.decontam import HeldOutIndex, word_ngrams
 from mathforge.splitting import assign_splits
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def questions(n_per_subject=40, n_ood=10, subjects=("a", "b")):
@@ -25,7 +29,8 @@ def questions(n_per_subject=40, n_ood=10, subjects=("a", "b")):
 
 
 def test_split_is_stratified_seeded_and_keeps_ood_out_of_train():
-    cfg = SplitParams(seed=1, eval_fraction=0.25, test_fraction=0.25, ood_eval_fraction=0.5)
+    overrides = {"seed": 1, "eval_fraction": 0.25, "test_fraction": 0.25, "ood_eval_fraction": 0.5}
+    cfg = load_params("split", ROOT / "params.yaml", overrides)
     out = assign_splits(questions(), cfg)
     assert out.height == 2 * 51
     assert out.filter(pl.col("split") == "train")["ood"].sum() == 0

@@ -2,12 +2,13 @@
 
 import json
 import threading
+from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
 
-from mathforge.config import parse_section
+from mathforge.config import load_params
 from mathforge.errors import UserError
 from mathforge.seeds import read_seed_files
 from stages import synthesize
@@ -22,6 +23,8 @@ TOPOLOGY = [
     "How many vertices does a tetrahedron have, counted as a simplicial complex?",
     "What is the fundamental group rank of a wedge of three circles?",
 ]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Teacher:
@@ -71,30 +74,25 @@ def seeds(tmp_path):
 
 
 def test_unknown_subject_needs_the_llm_path():
-    cfg = parse_section("synthesize", {"generator": "programmatic"})
+    cfg = load_params("synthesize", ROOT / "params.yaml", {"generator": "programmatic"})
     with pytest.raises(UserError, match="subject 'topology'.*generator=auto"):
         synthesize.plan_paths(["arithmetic", "topology"], cfg)
-    cfg = parse_section("synthesize", {"generator": "auto"})
+    cfg = load_params("synthesize", ROOT / "params.yaml", {"generator": "auto"})
     with pytest.raises(UserError, match="topology need the llm path.*base_url"):
         synthesize.plan_paths(["arithmetic", "topology"], cfg)
 
 
 def test_auto_serves_unknown_subjects_with_self_instruct(tmp_path, seeds, openai_server):
     openai_server.respond = Teacher()
-    params = {
-        "synthesize": {
-            "generator": "auto",
-            "per_subject": 5,
-            "ood_per_subject": 2,
-            "self_instruct": {
-                "prompts_per_subject": 4,
-                "examples_per_prompt": 2,
-                "prompts_per_round": 2,
-                "problems_per_response": 3,
-                "endpoint": {"base_url": openai_server.base_url, "model": "toy", "max_retries": 0},
-            },
-        }
-    }
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())  # the repo's, with:
+    cfg = params["synthesize"]
+    cfg.update(generator="auto", per_subject=5, ood_per_subject=2)
+    cfg["self_instruct"].update(
+        prompts_per_subject=4, examples_per_prompt=2, prompts_per_round=2, problems_per_response=3
+    )
+    cfg["self_instruct"]["endpoint"].update(
+        base_url=openai_server.base_url, model="toy", max_retries=0
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "questions"
     synthesize.main(

@@ -19,6 +19,7 @@ TINY_SPEC = {  # hidden 32, 2 layers: builds and steps in milliseconds
     "intermediate_size": 64,
     "max_position_embeddings": 1024,
     "tie_word_embeddings": True,
+    "system_prompt": True,
 }
 
 

@@ -11,11 +11,19 @@ from typing import Annotated
 import duckdb
 import polars as pl
 import typer
+import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
-from mathforge.config import SandboxParams
+from mathforge.config import (
+    ParamsError,
+    SandboxParams,
+    check_all,
+    dvc_params_errors,
+    load_params,
+)
 from mathforge.errors import UserError
 from mathforge.grading import Graded, grade_programs
 from mathforge.io import write_text
@@ -220,6 +228,9 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="sequences decoded together")] = 64,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    params: Annotated[
+        Path, typer.Option(help="params.yaml whose sandbox section runs programs")
+    ] = (Path("params.yaml")),
 ) -> None:
     """Accuracy of a model on a split: generate, run in the sandbox, grade; with intervals."""
     from mathforge.evaluation import evaluate as run_evaluation
@@ -232,17 +243,50 @@ def evaluate(
         if not split.is_file():
             raise UserError(f"split file {split} not found")
         problems = limit_problems(pl.read_parquet(split), limit, seed)
+        sandbox = load_params("sandbox", params)
         report, _ = run_evaluation(
-            generator, problems, model=model.name, system=system, sandbox=SandboxParams(),
+            generator, problems, model=model.name, system=system, sandbox=sandbox,
             samples=samples, temperature=temperature, max_tokens=max_tokens, seed=seed,
         )  # fmt: skip
-    except (UserError, SandboxUnavailable) as e:
-        err.print(f"[red]error:[/red] {e}")
+    except (UserError, ParamsError, SandboxUnavailable) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from None
     report["split"] = str(split)
     write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", output)
     _print_report(report)
     err.print(f"wrote {output}")
+
+
+@app.command()
+def check(root: Annotated[Path, typer.Option(help="repository root")] = Path(".")) -> None:
+    """Validate params.yaml (every section) and dvc.yaml's params references before DVC runs:
+    `dvc repro` deletes a stage's outputs before it notices a missing param."""
+    params, dvc_yaml = root / "params.yaml", root / "dvc.yaml"
+    problems: list[str] = []
+    try:
+        sections = check_all(params)
+    except (ParamsError, OSError, yaml.YAMLError) as e:
+        sections, problems = {}, [str(e)]
+    try:
+        problems += dvc_params_errors(dvc_yaml, params)
+    except (ParamsError, OSError, yaml.YAMLError) as e:
+        problems.append(str(e))
+    if sections:
+        # The sample stage samples every model directory in models/sft: one left behind by
+        # a model removed from base.models would be sampled too.
+        names = set(sections["base"].models)
+        stale = [p for p in sorted((root / "models/sft").glob("[!.]*")) if p.is_dir()]
+        problems += [
+            f"{p}: not in {params} base.models, yet the sample stage would sample it; "
+            f"delete it (rm -r {p}) or add the model back"
+            for p in stale
+            if p.name not in names
+        ]
+    for line in problems:
+        err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True, highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    err.print(f"{params} and {dvc_yaml}: ok ({len(sections)} sections)")
 
 
 if __name__ == "__main__":

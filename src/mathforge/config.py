@@ -8,9 +8,12 @@ fails with the expected one. Every field's description says what it does.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,161 +25,186 @@ class ParamsError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields filled from the top-level section of the same name (written once in params.yaml,
+    # read by several stages), never from the stage's own section.
+    shared: ClassVar[tuple[str, ...]] = ()
 
 
 # --------------------------------------------------------------------- taxonomy
 class TaxonomyParams(_Section):
-    seed_glob: str = Field(
-        "*.jsonl", description="which files of the seed directory to read (glob, sorted)"
-    )
+    seed_glob: str = Field(description="which files of the seed directory to read (glob, sorted)")
 
 
 # ---------------------------------------------------------------------- sandbox
 class SandboxParams(_Section):
-    timeout_s: float = Field(5.0, gt=0, description="wall-clock limit per program, seconds")
-    memory_mb: int = Field(1024, ge=16, description="address space a program may add, MiB")
-    workers: int | None = Field(None, ge=1, description="sandbox workers; null = CPU count")
+    timeout_s: float = Field(gt=0, description="wall-clock limit per program, seconds")
+    memory_mb: int = Field(ge=16, description="address space a program may add, MiB")
+    workers: int | None = Field(ge=1, description="sandbox workers; null = CPU count")
     allow_unsandboxed: bool = Field(
-        False,
         description="run with rlimits only where bubblewrap is missing (recorded in metrics); "
         "otherwise the stage refuses to run model-written code",
     )
 
 
-# ------------------------------------------------------------------- synthesize
-class LLMBackendParams(_Section):
-    backend: Literal["openai", "transformers", "vllm"] = Field(
-        "openai",
-        description="openai (any OpenAI-compatible HTTP endpoint), transformers (a local "
-        "model, CPU or GPU) or vllm (a local model on GPUs through vLLM's offline engine; "
-        "needs the gpu extra)",
-    )
+# ------------------------------------------------------------- generation backends
+# One params shape per backend, told apart by `backend` (a discriminated union): each holds
+# only its own keys, so a key of another backend is an error, not silently ignored.
+class OpenAIBackendParams(_Section):
+    """Any OpenAI-compatible HTTP endpoint (vllm serve, a hosted API)."""
+
+    backend: Literal["openai"] = Field(description="an OpenAI-compatible HTTP endpoint")
     base_url: str | None = Field(
-        None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+        description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (needed when used)"
     )
-    model: str | None = Field(None, description="model name sent to the endpoint")
-    api_key_env: str = Field(
-        "OPENAI_API_KEY", description="environment variable holding the API key (may be unset)"
-    )
-    concurrency: int = Field(8, ge=1, description="requests in flight at once")
-    max_retries: int = Field(5, ge=0, description="retries on 429/5xx/timeouts, with backoff")
-    timeout_s: float = Field(120.0, gt=0, description="per-request timeout in seconds")
-    model_path: str | None = Field(
-        None,
-        description="transformers and vllm: a model directory (e.g. models/base/policy_small, "
-        "or a pretrained pointer written by the base stage), a local path or an HF name",
-    )
-    device: str = Field("cpu", description="transformers: torch device, e.g. cpu, cuda, cuda:1")
+    model: str | None = Field(description="model name sent to the endpoint (needed when used)")
+    api_key_env: str = Field(description="environment variable holding the API key (may be unset)")
+    concurrency: int = Field(ge=1, description="requests in flight at once")
+    max_retries: int = Field(ge=0, description="retries on 429/5xx/timeouts, with backoff")
+    timeout_s: float = Field(gt=0, description="per-request timeout in seconds")
+
+
+class TransformersBackendParams(_Section):
+    """A local model through transformers, CPU or GPU (mathforge's own batched decoder)."""
+
+    backend: Literal["transformers"] = Field(description="a local model through transformers")
+    device: str = Field(description="torch device, e.g. cpu, cuda, cuda:1")
     batch_size: int = Field(
-        64,
         ge=1,
-        description="transformers: sequences decoded together (prompts x n); tiny models "
-        "pay a per-step overhead, so batch generously",
+        description="sequences decoded together (prompts x n); tiny models pay a per-step "
+        "overhead, so batch generously",
     )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
-        "float32", description="transformers: weight dtype (auto = the checkpoint's)"
+        description="weight dtype (auto = the checkpoint's)"
     )
-    threads: int | None = Field(
-        None, ge=1, description="transformers: torch CPU threads (null = torch's default)"
-    )
+    threads: int | None = Field(ge=1, description="torch CPU threads (null = torch's default)")
+
+
+class VLLMBackendParams(_Section):
+    """A local model on GPUs through vLLM's offline engine (needs the gpu extra)."""
+
+    backend: Literal["vllm"] = Field(description="a local model on GPUs through vLLM")
     tensor_parallel_size: int = Field(
-        1, ge=1, description="vllm: GPUs one model replica is split over (tensor parallel)"
+        ge=1, description="GPUs one model replica is split over (tensor parallel)"
     )
     data_parallel_size: int = Field(
-        1,
         ge=1,
-        description="vllm: model replicas, one process each on its own tensor_parallel_size "
-        "GPUs, each given a contiguous slice of the prompts (tp x dp GPUs in all)",
+        description="model replicas, one process each on its own tensor_parallel_size GPUs, "
+        "each given a contiguous slice of the prompts (tp x dp GPUs in all)",
     )
     gpu_memory_utilization: float = Field(
-        0.9,
         gt=0,
         le=1,
-        description="vllm: share of each GPU's memory vLLM takes for weights, activations "
-        "and KV cache (lower it when other processes share the GPU)",
+        description="share of each GPU's memory vLLM takes for weights, activations and KV "
+        "cache (lower it when other processes share the GPU)",
     )
     max_model_len: int | None = Field(
-        None,
         ge=1,
-        description="vllm: longest prompt + max_tokens to reserve KV cache for (null = the "
-        "model's own context length; lower it when a long-context model's cache does not fit)",
+        description="longest prompt + max_tokens to reserve KV cache for (null = the model's "
+        "own context length; lower it when a long-context model's cache does not fit)",
     )
 
 
+_MODEL_PATH = (
+    "a model directory (e.g. models/base/policy_small, or a pretrained pointer written by the "
+    "base stage), a local path or an HF name"
+)
+
+
+class TransformersEndpointParams(TransformersBackendParams):
+    """The transformers backend serving a model named here (synthesize's endpoint)."""
+
+    model_path: str = Field(description=_MODEL_PATH)
+
+
+class VLLMEndpointParams(VLLMBackendParams):
+    """The vllm backend serving a model named here (synthesize's endpoint)."""
+
+    model_path: str = Field(description=_MODEL_PATH)
+
+
+# Where a stage names its model in params (synthesize's Self-Instruct teacher).
+EndpointParams = Annotated[
+    OpenAIBackendParams | TransformersEndpointParams | VLLMEndpointParams,
+    Field(discriminator="backend"),
+]
+# Where the stage brings its own models (sample: each models/sft/<name>): no model_path.
+EngineParams = Annotated[
+    TransformersBackendParams | VLLMBackendParams, Field(discriminator="backend")
+]
+BACKENDS = ("openai", "transformers", "vllm")
+
+
+# ------------------------------------------------------------------- synthesize
 class SelfInstructParams(_Section):
     prompts_per_subject: int = Field(
-        20, ge=1, description="Self-Instruct requests per subject (each with fresh examples)"
+        ge=1, description="Self-Instruct requests per subject (each with fresh examples)"
     )
     examples_per_prompt: int = Field(
-        4, ge=1, description="k seed problems shown in each prompt (Self-Instruct used 8)"
+        ge=1, description="k seed problems shown in each prompt (Self-Instruct used 8)"
     )
     machine_examples_per_prompt: int = Field(
-        1, ge=0, description="of the k examples, how many come from already-kept synthesized ones"
+        ge=0, description="of the k examples, how many come from already-kept synthesized ones"
     )
-    problems_per_response: int = Field(
-        5, ge=1, description="new problems asked for in one response"
-    )
-    samples_per_prompt: int = Field(1, ge=1, description="responses sampled per prompt (n)")
+    problems_per_response: int = Field(ge=1, description="new problems asked for in one response")
+    samples_per_prompt: int = Field(ge=1, description="responses sampled per prompt (n)")
     prompts_per_round: int = Field(
-        8,
         ge=1,
         description="prompts sent together before the novelty filter runs; kept problems "
         "become examples of later rounds (fewer, larger rounds generate faster)",
     )
-    temperature: float = Field(1.0, ge=0, description="sampling temperature")
-    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
-    max_tokens: int = Field(1024, ge=1, description="max new tokens per response")
-    endpoint: LLMBackendParams = Field(
-        default_factory=LLMBackendParams, description="where the model is served"
+    temperature: float = Field(ge=0, description="sampling temperature")
+    top_p: float = Field(gt=0, le=1, description="nucleus sampling mass")
+    max_tokens: int = Field(ge=1, description="max new tokens per response")
+    endpoint: EndpointParams = Field(
+        description="where the model is served: backend openai, transformers or vllm, each "
+        "with its own keys"
     )
 
 
 class SynthesizeParams(_Section):
     generator: Literal["programmatic", "llm", "auto"] = Field(
-        "programmatic",
         description="programmatic (exact teacher, CPU default), llm (Self-Instruct), "
         "or auto (programmatic where a subject has a generator, llm otherwise)",
     )
-    seed: int = Field(0, description="random seed of all draws in this stage")
+    seed: int = Field(description="random seed of all draws in this stage")
     per_subject: int = Field(
-        200, ge=0, description="in-distribution problems to keep per subject (after novelty)"
+        ge=0, description="in-distribution problems to keep per subject (after novelty)"
     )
     hard_fraction: float = Field(
-        0.3, ge=0, le=1, description="share of in-distribution draws using the hard variant"
+        ge=0, le=1, description="share of in-distribution draws using the hard variant"
     )
     ood_per_subject: int = Field(
-        30, ge=0, description="out-of-distribution problems per subject (held out for eval/test)"
+        ge=0, description="out-of-distribution problems per subject (held out for eval/test)"
     )
     max_draws_factor: float = Field(
-        5.0, ge=1, description="give up on a subject after per_subject * this many draws"
+        ge=1, description="give up on a subject after per_subject * this many draws"
     )
     novelty_threshold: float = Field(
-        0.7, ge=0, le=1, description="drop a problem whose ROUGE-L F vs any kept one exceeds this"
+        ge=0, le=1, description="drop a problem whose ROUGE-L F vs any kept one exceeds this"
     )
-    self_instruct: SelfInstructParams = Field(
-        default_factory=SelfInstructParams, description="the llm path (Self-Instruct)"
-    )
+    self_instruct: SelfInstructParams = Field(description="the llm path (Self-Instruct)")
     sandbox: SandboxParams = Field(
-        default_factory=SandboxParams,
-        description="where reference solutions run to check they print their answer",
+        description="where reference solutions run to check they print their answer (the "
+        "top-level sandbox section)",
     )
+
+    shared: ClassVar[tuple[str, ...]] = ("sandbox",)
 
 
 # ------------------------------------------------------------------------ split
 class SplitParams(_Section):
-    seed: int = Field(0, description="random seed of the stratified split")
+    seed: int = Field(description="random seed of the stratified split")
     eval_fraction: float = Field(
-        0.15, ge=0, lt=1, description="share of each subject's in-distribution problems for eval"
+        ge=0, lt=1, description="share of each subject's in-distribution problems for eval"
     )
     test_fraction: float = Field(
-        0.15, ge=0, lt=1, description="share of each subject's in-distribution problems for test"
+        ge=0, lt=1, description="share of each subject's in-distribution problems for test"
     )
     ood_eval_fraction: float = Field(
-        0.5, ge=0, le=1, description="share of out-of-distribution problems for eval (rest: test)"
+        ge=0, le=1, description="share of out-of-distribution problems for eval (rest: test)"
     )
-    decontam_ngram: int = Field(10, ge=1, description="word n-gram size for decontamination")
+    decontam_ngram: int = Field(ge=1, description="word n-gram size for decontamination")
     decontam_threshold: float = Field(
-        0.5,
         gt=0,
         le=1,
         description="drop a train problem when this share of its n-grams occurs in eval/test",
@@ -204,34 +232,32 @@ ARCHITECTURE_FIELDS = (
 
 class BaseTokenizerParams(_Section):
     vocab_size: int = Field(
-        2048, ge=300, description="BPE vocabulary size asked for (256 bytes + specials + merges)"
+        ge=300, description="BPE vocabulary size asked for (256 bytes + specials + merges)"
     )
-    min_frequency: int = Field(2, ge=1, description="a merge needs a pair seen at least this often")
+    min_frequency: int = Field(ge=1, description="a merge needs a pair seen at least this often")
 
 
 class BaseModelParams(_Section):
     """One base model: a tiny Llama built from the size fields, or a pretrained one by name."""
 
     pretrained: str | None = Field(
-        None,
         description="HF name or local path of a pretrained model (GPU profile); recorded, never "
         "downloaded; when set every size field must be null",
     )
-    hidden_size: int | None = Field(None, ge=8, description="model width")
-    num_layers: int | None = Field(None, ge=1, description="transformer blocks")
-    num_heads: int | None = Field(None, ge=1, description="attention heads (divides hidden_size)")
+    hidden_size: int | None = Field(ge=8, description="model width")
+    num_layers: int | None = Field(ge=1, description="transformer blocks")
+    num_heads: int | None = Field(ge=1, description="attention heads (divides hidden_size)")
     num_kv_heads: int | None = Field(
-        None, ge=1, description="key/value heads (divides num_heads; fewer = grouped-query)"
+        ge=1, description="key/value heads (divides num_heads; fewer = grouped-query)"
     )
-    intermediate_size: int | None = Field(None, ge=1, description="MLP width")
+    intermediate_size: int | None = Field(ge=1, description="MLP width")
     max_position_embeddings: int | None = Field(
-        None, ge=16, description="longest sequence (prompt + completion) in tokens"
+        ge=16, description="longest sequence (prompt + completion) in tokens"
     )
     tie_word_embeddings: bool | None = Field(
-        None, description="share input embeddings and LM head (fewer parameters)"
+        description="share input embeddings and LM head (fewer parameters)"
     )
     system_prompt: bool = Field(
-        True,
         description="prompts for this model (sft, sampling) open with the system message that "
         "teaches the mixed format; models trained from scratch learn it from SFT data instead "
         "and trained 2.4x faster per step without it (policy_small: 1.38 s -> 0.57 s)",
@@ -258,12 +284,9 @@ class BaseModelParams(_Section):
 
 
 class BaseParams(_Section):
-    seed: int = Field(0, description="seed of the random weight init of every built model")
-    tokenizer: BaseTokenizerParams = Field(
-        default_factory=BaseTokenizerParams, description="the BPE tokenizer trained on train"
-    )
+    seed: int = Field(description="seed of the random weight init of every built model")
+    tokenizer: BaseTokenizerParams = Field(description="the BPE tokenizer trained on train")
     models: dict[str, BaseModelParams] = Field(
-        default_factory=dict,
         description="name -> model, saved under models/base/<name>/ (names: a-z 0-9 _ -); "
         "dvc.yaml's artifacts list the same names",
     )
@@ -282,106 +305,98 @@ class BaseParams(_Section):
 class SFTParams(_Section):
     """SFT of every base.models entry on a small set of reference solutions (stage sft@<name>)."""
 
-    seed: int = Field(
-        0, description="seed of the example draws and of training (data order, dropout)"
-    )
+    seed: int = Field(description="seed of the example draws and of training (data order, dropout)")
     sources: list[Literal["seed", "programmatic", "llm"]] = Field(
-        ["seed", "programmatic"],
         min_length=1,
         description="train rows whose generator is one of these give SFT examples (llm-written "
         "solutions are left for RFT by default)",
     )
     max_examples: int | None = Field(
-        300,
         ge=1,
         description="cap on SFT examples, drawn with `seed` stratified by subject; small on "
         "purpose: reference solutions are scarce, RFT adds the rest (null = every eligible row)",
     )
     eval_examples: int = Field(
-        64, ge=1, description="eval-split reference solutions (drawn per subject) for held-out loss"
+        ge=1, description="eval-split reference solutions (drawn per subject) for held-out loss"
     )
-    max_steps: int = Field(100, ge=1, description="optimizer steps")
-    batch_size: int = Field(8, ge=1, description="sequences per device per micro-batch")
+    max_steps: int = Field(ge=1, description="optimizer steps")
+    batch_size: int = Field(ge=1, description="sequences per device per micro-batch")
     gradient_accumulation_steps: int = Field(
-        1, ge=1, description="micro-batches per optimizer step (effective batch = product)"
+        ge=1, description="micro-batches per optimizer step (effective batch = product)"
     )
     learning_rate: float = Field(
-        3e-3, gt=0, description="peak AdamW learning rate (tiny models from scratch want ~1e-3)"
+        gt=0, description="peak AdamW learning rate (tiny models from scratch want ~1e-3)"
     )
     lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
-        "cosine", description="learning-rate schedule after warmup"
+        description="learning-rate schedule after warmup"
     )
     warmup_steps: float = Field(
-        0.05, ge=0, description="warmup: steps, or a share of max_steps when below 1"
+        ge=0, description="warmup: steps, or a share of max_steps when below 1"
     )
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
-    max_length: int = Field(
-        1024, ge=16, description="truncate prompt + completion to this many tokens"
-    )
+    weight_decay: float = Field(ge=0, description="AdamW weight decay")
+    max_length: int = Field(ge=16, description="truncate prompt + completion to this many tokens")
     logging_steps: int = Field(
-        10, ge=1, description="log the train loss (plots/sft/<name>.csv) every this many steps"
+        ge=1, description="log the train loss (plots/sft/<name>.csv) every this many steps"
     )
     threads: int | None = Field(
-        1, ge=1, description="torch CPU threads (null = torch's default; 1 beside other work)"
+        ge=1, description="torch CPU threads (null = torch's default; 1 beside other work)"
     )
-    use_cpu: bool = Field(True, description="train on CPU even where a GPU is visible")
-    bf16: bool = Field(False, description="bfloat16 mixed precision (GPU profile)")
+    use_cpu: bool = Field(description="train on CPU even where a GPU is visible")
+    bf16: bool = Field(description="bfloat16 mixed precision (GPU profile)")
     eval_max_tokens: int = Field(
-        256,
         ge=1,
         description="held-out accuracy: greedy solutions of the eval_examples problems (and as "
         "many out-of-distribution ones) are generated with this many new tokens, executed "
         "and graded",
     )
     sandbox: SandboxParams = Field(
-        default_factory=SandboxParams, description="where the held-out solutions run"
+        description="where the held-out solutions run (the top-level sandbox section)"
     )
+
+    shared: ClassVar[tuple[str, ...]] = ("sandbox",)
 
 
 # ----------------------------------------------------------------------- sample
 class SampleParams(_Section):
     """Rejection sampling by every SFT'd policy model over the train split (stage sample)."""
 
-    seed: int = Field(0, description="sampling seed (each shard derives its own from it)")
-    n: int = Field(4, ge=1, description="paths sampled per problem by each model (recipe: 100)")
+    seed: int = Field(description="sampling seed (each shard derives its own from it)")
+    n: int = Field(ge=1, description="paths sampled per problem by each model (recipe: 100)")
     temperature: float = Field(
-        0.8, gt=0, description="sampling temperature (above 0: paths must differ)"
+        gt=0, description="sampling temperature (above 0: paths must differ)"
     )
-    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    top_p: float = Field(gt=0, le=1, description="nucleus sampling mass")
     max_tokens: int = Field(
-        256, ge=1, description="new tokens per path (reference solutions: 90 on average)"
+        ge=1, description="new tokens per path (reference solutions: 90 on average)"
     )
     max_problems: int | None = Field(
-        None,
         ge=1,
         description="sample this many train problems, drawn with `seed` stratified by subject "
         "(null = every train problem)",
     )
     shard_size: int = Field(
-        64,
         ge=1,
         description="problems per shard: a finished shard survives a kill and is not redone",
     )
-    pass_k: list[int] = Field(
-        [1, 2, 4], min_length=1, description="k of the pass@k metrics (each at most n)"
-    )
+    pass_k: list[int] = Field(min_length=1, description="k of the pass@k metrics (each at most n)")
     majority_min_share: float = Field(
-        0.5,
         gt=0,
         le=1,
         description="problems without a reference answer take the majority predicted answer "
         "when its share of the problem's paths (all models) reaches this",
     )
     majority_min_votes: int = Field(
-        2, ge=1, description="... and when at least this many paths give it"
+        ge=1, description="... and when at least this many paths give it"
     )
-    engine: LLMBackendParams = Field(
-        default_factory=lambda: LLMBackendParams(backend="transformers"),
-        description="how the policy models generate (model_path is each model's directory)",
+    engine: EngineParams = Field(
+        description="how the policy models generate: backend transformers or vllm, each with "
+        "its own keys (the models are the stage's inputs, models/sft/<name>)"
     )
     sandbox: SandboxParams = Field(
-        default_factory=SandboxParams, description="where the paths' programs run"
+        description="where the paths' programs run (the top-level sandbox section)"
     )
+
+    shared: ClassVar[tuple[str, ...]] = ("sandbox",)
 
     @model_validator(mode="after")
     def _pass_k_within_n(self) -> SampleParams:
@@ -393,6 +408,7 @@ class SampleParams(_Section):
 
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
+    "sandbox": SandboxParams,
     "synthesize": SynthesizeParams,
     "split": SplitParams,
     "base": BaseParams,
@@ -401,50 +417,195 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 
-def _format_error(section: str, model: type[BaseModel], err: ValidationError) -> str:
-    lines = [f"params.yaml section '{section}' is invalid:"]
+def closest(word: str, choices: Iterable[str], prefix: str = "") -> str:
+    """ "; did you mean '<prefix><x>'?" for the closest of `choices` (difflib), '' when none is."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{prefix}{found[0]}'?" if found else ""
+
+
+def _step(annotation: Any, part: str | int) -> tuple[Any, bool]:
+    """The type one `loc` step below `annotation`, and whether the step is a key of params.yaml
+    (a discriminated union's tag is pydantic's, not the file's)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields[str(part)]
+        return field.annotation, True
+    args = get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType):  # backends: `part` is the tag, e.g. vllm
+        for variant in args:
+            fields = getattr(variant, "model_fields", {})
+            if "backend" in fields and part in get_args(fields["backend"].annotation):
+                return variant, False
+    return (args[-1] if args else Any), True  # dict[str, X] -> X, list[X] -> X
+
+
+def _format_error(
+    section: str, model: type[BaseModel], err: ValidationError, path: str | Path
+) -> list[str]:
+    lines = []
     for e in err.errors():
-        dotted = ".".join([section, *(str(p) for p in e["loc"])])
-        if e["type"] == "extra_forbidden":
-            # Walk the model to the parent of the unknown key to list its allowed keys.
-            parent: Any = model
-            for part in e["loc"][:-1]:
-                if isinstance(parent, type) and issubclass(parent, BaseModel):
-                    parent = parent.model_fields[str(part)].annotation
-                else:  # a key of a dict[str, Model] field: step into the value type
-                    parent = get_args(parent)[-1]
-            allowed = ", ".join(parent.model_fields)
-            lines.append(f"  unknown key '{dotted}'; allowed keys: {allowed}")
+        loc = list(e["loc"])
+        parts: list[str] = [] if loc and loc[0] in getattr(model, "shared", ()) else [section]
+        parent: Any = model
+        for part in loc[:-1]:
+            parent, is_key = _step(parent, part)
+            if is_key:
+                parts.append(str(part))
+        key = str(loc[-1]) if loc else ""
+        is_model = isinstance(parent, type) and issubclass(parent, BaseModel)
+        if e["type"] in ("extra_forbidden", "missing") and is_model:
+            allowed = [f for f in parent.model_fields if f not in getattr(parent, "shared", ())]
+            dotted = ".".join([*parts, key])
+            if e["type"] == "extra_forbidden":
+                lines.append(
+                    f"  unknown key '{dotted}'; allowed keys: {', '.join(allowed)}"
+                    + closest(key, allowed)
+                )
+            else:
+                info = parent.model_fields[key].description
+                lines.append(f"  missing key '{dotted}' ({info})")
+        elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):  # backend: ...
+            choices = get_args(_step(parent, key)[0])
+            tags = [t for v in choices for t in get_args(v.model_fields["backend"].annotation)]
+            got = (e.get("ctx") or {}).get("tag")
+            dotted = ".".join([*parts, key, "backend"])
+            lines.append(
+                f"  '{dotted}': must be one of {', '.join(tags)} (got {got!r})"
+                + (closest(str(got), tags) if got else "")
+            )
         else:
+            _, is_key = _step(parent, loc[-1]) if loc else (None, False)
+            dotted = ".".join([*parts, key] if is_key else parts)
             lines.append(f"  '{dotted}': {e['msg']} (got {e.get('input')!r})")
-    return "\n".join(lines)
+    return [f"{path}: section '{section}' is invalid:", *lines]
 
 
-def parse_section(section: str, values: dict[str, Any] | None) -> _Section:
-    """Validate one section's raw mapping into its typed model."""
-    if section not in SECTIONS:
-        raise ParamsError(f"unknown params section '{section}'; known: {', '.join(SECTIONS)}")
-    model = SECTIONS[section]
-    try:
-        return model.model_validate(values or {})
-    except ValidationError as err:
-        raise ParamsError(_format_error(section, model, err)) from None
+def _merge(base: Any, overrides: Any) -> Any:
+    """`base` with `overrides` laid over it, mappings merged key by key."""
+    if not isinstance(base, Mapping) or not isinstance(overrides, Mapping):
+        return overrides
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merge(base.get(key), value) if key in base else value
+    return merged
 
 
-def load_params(section: str, path: str | Path = "params.yaml") -> Any:
-    """Read `path` and return its `section` as the stage's typed config."""
+def _read(path: str | Path) -> dict[str, Any]:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: top level must be a mapping of stage sections")
-    return parse_section(section, raw.get(section))
+        raise ParamsError(f"{path}: top level must be a mapping of sections")
+    return raw
+
+
+def _section_errors(
+    section: str, values: Any, shared: Mapping[str, Any], path: str | Path
+) -> tuple[_Section | None, list[str]]:
+    if section not in SECTIONS:
+        return None, [f"{path}: unknown section '{section}'; known: {', '.join(SECTIONS)}"]
+    model = SECTIONS[section]
+    values = dict(values or {})
+    for key in model.shared:
+        if key in values:
+            return None, [
+                f"{path}: '{section}.{key}' is set once, in the top-level '{key}' section "
+                f"(every stage reads it there); remove it from '{section}'"
+            ]
+        if shared.get(key) is None:
+            return None, [f"{path}: section '{key}' is missing (stage {section} reads it)"]
+        values[key] = shared[key]
+    try:
+        return model.model_validate(values), []
+    except ValidationError as err:
+        return None, _format_error(section, model, err, path)
+
+
+def parse_section(
+    section: str,
+    values: Mapping[str, Any] | None,
+    shared: Mapping[str, Any] | None = None,
+    path: str | Path = "params.yaml",
+) -> Any:
+    """Validate one section's mapping into its typed model; `shared` holds the top-level
+    sections it reads too (e.g. ``{"sandbox": {...}}``)."""
+    cfg, errors = _section_errors(section, values, shared or {}, path)
+    if errors:
+        raise ParamsError("\n".join(errors))
+    return cfg
+
+
+def load_params(
+    section: str, path: str | Path = "params.yaml", overrides: Mapping[str, Any] | None = None
+) -> Any:
+    """Read `path` and return its `section` as the stage's typed config.
+
+    `overrides` (tests, experiments in code) are laid over the file's values key by key,
+    e.g. ``load_params("sample", overrides={"n": 2, "sandbox": {"timeout_s": 2.0}})``; a
+    shared section's key (``sandbox``) overrides that section as this stage reads it.
+    """
+    raw = _read(path)
+    overrides = dict(overrides or {})
+    model = SECTIONS.get(section)
+    shared = {
+        key: _merge(raw.get(key), overrides.pop(key)) if key in overrides else raw.get(key)
+        for key in (model.shared if model else ())
+    }
+    return parse_section(section, _merge(raw.get(section) or {}, overrides), shared, path)
 
 
 def check_all(path: str | Path = "params.yaml") -> dict[str, _Section]:
-    """Validate every section of params.yaml; unknown top-level sections are errors too."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ParamsError(
-            f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
-        )
-    return {name: parse_section(name, raw.get(name)) for name in SECTIONS}
+    """Validate every section of params.yaml; every error of every section in one ParamsError
+    (unknown and missing sections too)."""
+    raw = _read(path)
+    errors = [
+        f"{path}: unknown section '{name}'; known: {', '.join(SECTIONS)}" + closest(name, SECTIONS)
+        for name in raw
+        if name not in SECTIONS
+    ]
+    errors += [f"{path}: section '{name}' is missing" for name in SECTIONS if name not in raw]
+    sections: dict[str, Any] = {}
+    for name in sorted(SECTIONS, key=lambda n: bool(SECTIONS[n].shared)):  # shared ones first
+        if name in raw:
+            # A shared section's errors are reported once, under its own name, not again in
+            # each section that reads it (an unchecked stand-in takes its place there).
+            shared = {
+                key: raw.get(key) if sections.get(key) else SECTIONS[key].model_construct()
+                for key in SECTIONS[name].shared
+            }
+            cfg, found = _section_errors(name, raw[name], shared, path)
+            errors += found
+            sections[name] = cfg
+    sections = {name: sections.get(name) for name in SECTIONS}
+    if errors:
+        raise ParamsError("\n".join(errors))
+    return sections
+
+
+def _has_key(raw: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(raw, dict) or part not in raw:
+            return False
+        raw = raw[part]
+    return True
+
+
+def dvc_params_errors(dvc_yaml: str | Path, params_path: str | Path = "params.yaml") -> list[str]:
+    """Every params reference of a dvc.yaml stage that `params_path` does not have, with the
+    closest key there (DVC itself would first delete the stage's outputs, then fail)."""
+    raw = _read(params_path)
+    stages = yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")).get("stages", {})
+    errors = []
+    for name, stage in stages.items():
+        for entry in stage.get("do", stage).get("params", []):
+            if isinstance(entry, dict):  # {other_file.yaml: [keys]}: not ours to check
+                continue
+            if not _has_key(raw, entry):
+                parent, _, last = entry.rpartition(".")
+                siblings = raw
+                for part in parent.split(".") if parent else []:
+                    siblings = siblings.get(part, {}) if isinstance(siblings, dict) else {}
+                keys = list(siblings) if isinstance(siblings, dict) else []
+                hint = closest(last, keys, f"{parent}." if parent else "")
+                errors.append(
+                    f"{dvc_yaml}: stage {name} depends on param '{entry}', which {params_path} "
+                    f"does not have{hint}"
+                )
+    return errors

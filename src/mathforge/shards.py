@@ -4,7 +4,8 @@ DVC deletes a stage's outputs before it reruns the stage, so shards written
 into the output directory would be gone after a kill. A `ShardStore` keeps them
 in a scratch directory next to the output instead (``<out>.partial/``, ignored
 by git), under a *fingerprint* of everything the shards depend on: the stage's
-params, the bytes of its inputs and the library's source. A rerun with the same
+params, the bytes of its inputs and its code (the code deps dvc.yaml lists for the
+stage, :func:`stage_code_deps`: what DVC itself calls the stage's code). A rerun with the same
 fingerprint finds its finished shards and skips them; a rerun after anything
 changed starts clean (stale fingerprints are deleted). Each shard is written
 atomically (a temporary file, then a rename), so a shard file is either whole
@@ -30,11 +31,27 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import yaml
 
 from mathforge.io import write_json, write_parquet
 
 PARTIAL_SUFFIX = ".partial"
 _FINGERPRINT_FILE = "fingerprint.json"
+CODE_DIRS = ("stages/", "src/")  # a dvc.yaml dep under one of these is code
+
+
+def stage_code_deps(stage: str, root: Path) -> list[Path]:
+    """The code deps (under stages/ or src/) dvc.yaml at `root` lists for `stage`, as paths
+    under `root`. `stage` may name a foreach/matrix entry (``sft@policy_small``): its deps are
+    the template's. A shard fingerprint over these agrees with DVC on what the stage's code is,
+    so a refactor of a module the stage does not import keeps its finished shards."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    name = stage.split("@", 1)[0]
+    if name not in stages:
+        raise KeyError(f"{root / 'dvc.yaml'} has no stage {name!r}")
+    definition = stages[name].get("do", stages[name])
+    deps = [d for d in definition.get("deps", []) if d.startswith(CODE_DIRS)]
+    return [root / d for d in deps]
 
 
 def file_digest(path: Path, digest: Any = None) -> Any:

@@ -8,7 +8,12 @@ is chosen: vllm is in the GPU extra only, and the CPU install has no vllm.
 
 from __future__ import annotations
 
-from mathforge.config import LLMBackendParams
+from mathforge.config import (
+    OpenAIBackendParams,
+    ParamsError,
+    TransformersBackendParams,
+    VLLMBackendParams,
+)
 from mathforge.generation.base import (
     Chat,
     Completion,
@@ -27,18 +32,26 @@ __all__ = [
 ]
 
 
-def build_generator(cfg: LLMBackendParams) -> TextGenerator:
-    """The backend `cfg.backend` names, configured from `cfg`; its module is imported here only."""
-    if cfg.backend == "openai":
+def build_generator(
+    cfg: OpenAIBackendParams | TransformersBackendParams | VLLMBackendParams,
+    model_path: str | None = None,
+) -> TextGenerator:
+    """The backend `cfg` configures; its module is imported here only. A local backend
+    (transformers, vllm) loads `model_path`, or the config's own `model_path` when it has one
+    (synthesize's endpoint); the sample stage passes each of its model directories."""
+    if isinstance(cfg, OpenAIBackendParams):
         from mathforge.generation.openai_backend import OpenAIChatGenerator
 
         return OpenAIChatGenerator.from_params(cfg)
-    if cfg.backend == "transformers":
+    path = model_path or getattr(cfg, "model_path", None)
+    if path is None:
+        raise ParamsError(f"the {cfg.backend} backend needs a model_path")
+    if isinstance(cfg, TransformersBackendParams):
         from mathforge.generation.transformers_backend import TransformersGenerator
 
-        return TransformersGenerator.from_params(cfg)
-    if cfg.backend == "vllm":
+        return TransformersGenerator.from_params(cfg, path)
+    if isinstance(cfg, VLLMBackendParams):
         from mathforge.generation.vllm_backend import VLLMGenerator
 
-        return VLLMGenerator.from_params(cfg)
+        return VLLMGenerator.from_params(cfg, path)
     raise ValueError(f"unknown generation backend {cfg.backend!r}")

@@ -29,7 +29,7 @@ from typing import Any
 import openai
 from tqdm import tqdm
 
-from mathforge.config import LLMBackendParams, ParamsError
+from mathforge.config import OpenAIBackendParams, ParamsError
 from mathforge.generation.base import Chat, Completion, GenerationError, SamplingParams
 
 DUMMY_API_KEY = "EMPTY"  # sent when the key's variable is unset (local servers ignore it)
@@ -65,7 +65,7 @@ class OpenAIChatGenerator:
 
     @classmethod
     def from_params(
-        cls, cfg: LLMBackendParams, environ: Mapping[str, str] = os.environ
+        cls, cfg: OpenAIBackendParams, environ: Mapping[str, str] = os.environ
     ) -> OpenAIChatGenerator:
         """Configure from params; the API key is read from the variable `cfg.api_key_env` names."""
         if cfg.base_url is None or cfg.model is None:

@@ -45,7 +45,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from mathforge.config import LLMBackendParams, ParamsError
+from mathforge.config import ParamsError, TransformersBackendParams
 from mathforge.generation.base import Chat, Completion, GenerationError, SamplingParams
 from mathforge.modeling.directory import resolve_model_path
 
@@ -89,11 +89,10 @@ class TransformersGenerator:
         self.eos_token_ids = sorted(i for i in eos_ids if i is not None)
 
     @classmethod
-    def from_params(cls, cfg: LLMBackendParams) -> TransformersGenerator:
-        if cfg.model_path is None:
-            raise ParamsError("the transformers backend needs endpoint.model_path set")
+    def from_params(cls, cfg: TransformersBackendParams, model_path: str) -> TransformersGenerator:
+        """The model at `model_path`, configured from params."""
         return cls(
-            cfg.model_path,
+            model_path,
             device=cfg.device,
             batch_size=cfg.batch_size,
             dtype=cfg.dtype,

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
-from mathforge.config import LLMBackendParams, ParamsError
+from mathforge.config import ParamsError, VLLMBackendParams
 from mathforge.generation.base import Chat, Completion, GenerationError, SamplingParams
 
 PROGRESS_MIN_PROMPTS = 16  # show vLLM's progress bar from this many prompts on
@@ -90,11 +90,10 @@ class VLLMGenerator:
             self._pool = _ReplicaPool(make_replica, devices)
 
     @classmethod
-    def from_params(cls, cfg: LLMBackendParams) -> VLLMGenerator:
-        if cfg.model_path is None:
-            raise ParamsError("the vllm backend needs endpoint.model_path set")
+    def from_params(cls, cfg: VLLMBackendParams, model_path: str) -> VLLMGenerator:
+        """The model at `model_path` on this machine's GPUs, configured from params."""
         return cls(
-            cfg.model_path,
+            model_path,
             tensor_parallel_size=cfg.tensor_parallel_size,
             data_parallel_size=cfg.data_parallel_size,
             gpu_memory_utilization=cfg.gpu_memory_utilization,

@@ -45,7 +45,8 @@ def plan_paths(subjects: list[str], cfg: SynthesizeParams) -> dict[str, str]:
                 f"(known: {', '.join(SUBJECTS)}); set synthesize.generator=auto to serve it "
                 "with the llm path (synthesize.self_instruct.endpoint), or remove its seeds"
             )
-    if "llm" in paths.values() and not cfg.self_instruct.endpoint.base_url:
+    endpoint = cfg.self_instruct.endpoint
+    if "llm" in paths.values() and endpoint.backend == "openai" and not endpoint.base_url:
         llm_subjects = ", ".join(s for s, p in paths.items() if p == "llm")
         raise UserError(
             f"subjects {llm_subjects} need the llm path, but "

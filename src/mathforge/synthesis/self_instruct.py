@@ -292,7 +292,8 @@ def synthesize_subject(
         candidates: list[Candidate] = []
         for prompt_index, examples, samples in zip(prompt_indices, shown, responses, strict=True):
             params = {
-                "model": cfg.endpoint.model,
+                "model": getattr(cfg.endpoint, "model", None)  # openai; local: model_path
+                or getattr(cfg.endpoint, "model_path", None),
                 "temperature": cfg.temperature,
                 "top_p": cfg.top_p,
                 "max_tokens": cfg.max_tokens,
