@@ -52,9 +52,11 @@ def final_answer(text: str) -> str | None:
     "The answer is X". ``$`` around the value is dropped; nothing else is normalised."""
     if not isinstance(text, str):
         return None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    says_answer = "answer" in text.lower()  # both phrases need the word: skip their regexes
     value = None
-    for m in FINAL_LINE_RE.finditer(text):
+    for m in FINAL_LINE_RE.finditer(text) if says_answer else ():
         stated = m.group(1).strip(" \t*_")
         if stated:
             value = stated  # the last one wins
@@ -62,7 +64,7 @@ def final_answer(text: str) -> str | None:
         value = last_boxed(value) or value  # "Final answer: $\boxed{14}$" -> 14
     else:
         value = last_boxed(text)
-        if value is None:
+        if value is None and says_answer:
             matches = list(_ANSWER_IS_RE.finditer(text))
             value = matches[-1].group(1).strip() if matches else None
     if value is not None:
