@@ -6,7 +6,9 @@ the SAME labelled pairs, built here so the script is self-contained: our canonic
 forms (integers, reduced fractions, rounded decimals, pairs, matrices, polynomials) as gold,
 and model-style renderings of the same or of a wrong value as pred (``\\boxed{}``, "The
 answer is ...", "Final answer: ...", units, thousands separators, LaTeX fractions, decimals,
-``$..$``).  Every pair is distinct, so no result is reused.
+``$..$``).  Every pair is distinct, so no result is reused.  Labels follow the grading rule
+(docs/grading.md): a decimal rounded to a few places is not an exact fraction or surd (label
+False), a float repr of it is (label True).
 
     python benchmarks/bench_verify.py                  # 3000 pairs, 2 workers
     python benchmarks/bench_verify.py --pairs 1000 --workers 2
@@ -30,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from math_verify import parse, verify  # noqa: E402
 
-from mathforge.verify import _decide_fast, answers_match_batch, shutdown_workers  # noqa: E402
+from mathforge.verify import answers_match_batch, shutdown_workers  # noqa: E402
+from mathforge.verify.fast import decide_fast  # noqa: E402
 
 
 def _latex_frac(f: Fraction) -> str:
@@ -85,15 +88,18 @@ def _frac_pairs(rng: random.Random, n: int) -> list[tuple[str, str, bool, str]]:
             value += Fraction(1, 3)
         truth = rng.random() < 0.5
         shown = value if truth else value + Fraction(rng.choice([1, -1]), rng.randint(2, 9))
-        form = rng.choice(["slash", "latex", "decimal4", "unreduced"])
+        form = rng.choice(["slash", "latex", "decimal4", "float", "unreduced"])
         if form == "slash":
             body = f"{shown.numerator}/{shown.denominator}"
         elif form == "latex":
             body = _latex_frac(shown)
         elif form == "unreduced":
             body = f"{shown.numerator * 2}/{shown.denominator * 2}"
-        else:
+        elif form == "float":  # what print(float(x)) prints: float precision, a match
+            body = repr(float(shown))
+        else:  # rounded to 4 places: equal to the exact fraction only if it is that decimal
             body = f"{float(shown):.4f}"
+            truth = Fraction(body) == value
         gold = f"{value.numerator}/{value.denominator}"
         out.append((_wrap(rng, body, form == "latex"), gold, truth, f"fraction/{form}"))
     return out
@@ -196,13 +202,15 @@ def _radical_pairs(rng: random.Random, n: int) -> list[tuple[str, str, bool, str
         gold = f"{k}*sqrt({r})"  # as sympy prints it
         truth = rng.random() < 0.5
         sk, sr = (k, r) if truth else rng.choice([(k + 1, r), (k, r + 1 if r != 3 else 2)])
-        form = rng.choice(["latex", "inside", "decimal", "pi"])
+        form = rng.choice(["latex", "inside", "decimal", "float", "pi"])
         if form == "latex":
             body = f"{sk}\\sqrt{{{sr}}}"
         elif form == "inside":
             body = f"\\sqrt{{{sk * sk * sr}}}"
-        elif form == "decimal":
-            body = f"{sk * sr**0.5:.3f}"
+        elif form == "decimal":  # rounded to 3 places: never the exact surd
+            body, truth = f"{sk * sr**0.5:.3f}", False
+        elif form == "float":  # print(k * math.sqrt(r)): float precision, a match
+            body = repr(sk * sr**0.5)
         else:  # a different kind of answer: never equal
             body, truth = f"{sk}\\pi", False
         out.append((_wrap(rng, body, form != "decimal"), gold, truth, f"radical/{form}"))
@@ -251,7 +259,7 @@ def main() -> None:
     shutdown_workers()
 
     n = len(rows)
-    slow = sum(not _decide_fast(p, g)[0] for p, g in zip(preds, golds, strict=True))
+    slow = sum(not decide_fast(p, g)[0] for p, g in zip(preds, golds, strict=True))
     plain_acc = sum(p == label for p, label in zip(plain, labels, strict=True)) / n
     ours_acc = sum(o is label for o, label in zip(ours, labels, strict=True)) / n
     regressions = [

@@ -209,6 +209,16 @@ def test_the_answer_falls_back_to_the_final_answer_line() -> None:
     assert problem.answer == "7"
 
 
+def test_the_final_answer_is_read_by_the_one_extractor() -> None:
+    # parse_solution's rule (mathforge.verify.extract.final_answer): a boxed answer counts
+    text = "### Problem 1\nProblem:\nWhat is 3 plus 4?\nSolution:\nSo $\\boxed{7}$.\n"
+    text += "```python\nprint(7)\n```\n"
+    (problem,) = problems(parse_response(text))
+    assert problem.answer == "7"
+    (failure,) = parse_response(text + "Answer: 8\n")
+    assert isinstance(failure, ParseFailure) and failure.reason == "answer_mismatch"
+
+
 def test_a_solution_without_a_program_is_kept_answer_only() -> None:
     text = "### Problem 1\nProblem:\nWhat is 3 plus 4?\nSolution:\nIt is 7.\nAnswer: 7\n"
     (problem,) = problems(parse_response(text))

@@ -19,6 +19,7 @@ from mathforge.solution import (
     render_solution,
     solve_prompt,
 )
+from mathforge.verify import final_answer
 
 SEEDS_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
 
@@ -199,6 +200,20 @@ def test_garbage(label, text, programs, answer, missing):
     if missing is not None:
         assert parsed.missing == missing
     assert FINAL_ANSWER_PREFIX not in parsed.text
+
+
+def test_final_answer_is_the_graders_rule_outside_code():
+    texts = [
+        "Final answer: 14",
+        "So $\\boxed{3}$, then $\\boxed{4}$.",
+        "\\boxed{3} no wait\nFinal answer: 4",
+        "The answer is 3.5.",
+        "Answer: 5",
+    ]
+    for text in texts:
+        assert parse_solution(text).final_answer == final_answer(text), text
+    in_code = "T.\n```python\n# Final answer: 9\nprint(1)\n```\n"
+    assert final_answer(in_code) == "9" and parse_solution(in_code).final_answer is None
 
 
 @pytest.mark.parametrize(

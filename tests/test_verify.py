@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mathforge.verify import answers_match, answers_match_batch, extract_answer
+from mathforge.verify import answers_match, answers_match_batch, extract_answer, final_answer
 
 # (label, pred, gold, expected)
 CASES = [
@@ -16,11 +16,11 @@ CASES = [
     ("int", "42", "42", True),
     ("int wrong", "41", "42", False),
     ("half", "0.5", "1/2", True),
-    ("third 2 places", "0.33", "1/3", True),
-    ("third 4 places", "0.3333", "1/3", True),
+    ("third 2 places is not exact", "0.33", "1/3", False),
+    ("third 4 places is not exact", "0.3333", "1/3", False),
     ("third 1 place: too few digits", "0.3", "1/3", False),
     ("third misrounded", "0.34", "1/3", False),
-    ("two thirds rounded", "0.67", "2/3", True),
+    ("two thirds rounded is not exact", "0.67", "2/3", False),
     ("two thirds truncated", "0.66", "2/3", False),
     ("trailing zero", "12.3", "12.30", True),
     ("more precise decimal", "12.301", "12.30", True),
@@ -28,6 +28,14 @@ CASES = [
     ("fewer places is not rounding", "3078.6", "3078.57", False),
     ("one place is exact", "12.3", "12.34", False),
     ("unrounded vs rounded cents", "3078.5714", "3078.57", True),
+    ("float noise vs rounded cents", "27.150000000000002", "27.15", True),
+    ("trailing zero vs cents", "27.150", "27.15", True),
+    ("finer decimal rounds to cents", "27.1500001", "27.15", True),
+    ("finer decimal rounds elsewhere", "27.1550001", "27.15", False),
+    ("float repr vs one place", "0.30000000000000004", "0.3", True),
+    ("float repr vs exact fraction", "0.30000000000000004", "3/10", True),
+    ("float repr vs int", "1.9999999999999998", "2", True),
+    ("long decimal off by more than noise", "12.000000000001", "12", False),
     ("zero with places", "0.00", "1/300", False),
     ("int is exact", "12", "12.04", False),
     ("int vs decimal equal", "12", "12.0", True),
@@ -39,6 +47,33 @@ CASES = [
     ("latex dfrac", "\\dfrac{3}{4}", "0.75", True),
     ("latex frac short", "\\frac34", "3/4", True),
     ("negative latex frac", "-\\frac{1}{2}", "-1/2", True),
+    # exact values (fractions, surds, pi) vs decimals: float precision only
+    ("float repr of two thirds", "0.6666666666666666", "2/3", True),
+    ("float repr of a third", "0.3333333333333333", "1/3", True),
+    ("twelve digits of a third", "0.333333333333", "1/3", True),
+    ("eleven digits of a third", "0.33333333333", "1/3", False),
+    ("twelve digits misrounded", "0.333333333334", "1/3", False),
+    ("three digits of a third", "0.333", "1/3", False),
+    ("float repr of a seventh", "0.14285714285714285", "1/7", True),
+    ("rounded seventh", "0.142857", "1/7", False),
+    ("float repr of a sqrt", "1.4142135623730951", "\\sqrt{2}", True),
+    ("rounded sqrt 6 places", "1.414214", "sqrt(2)", False),
+    ("float repr of pi", "3.141592653589793", "\\pi", True),
+    ("pi to two places", "3.14", "\\pi", False),
+    ("pi to five places", "3.14159", "pi", False),
+    ("pi expression rounded", "2.36", "3\\pi/4", False),
+    ("pi expression float", "2.356194490192345", "3\\pi/4", True),
+    ("float repr of a surd fraction", "0.7071067811865476", "\\frac{\\sqrt{2}}{2}", True),
+    ("euler", "e^{i\\pi}", "-1", True),
+    ("euler plus one", "e^{i\\pi} + 1", "0", True),
+    ("euler wrong sign", "e^{i\\pi}", "1", False),
+    ("complex number", "3 + 2i", "2i + 3", True),
+    ("e rounded (math-verify would round to 6 places)", "2.718282", "e", False),
+    ("e float repr", "2.718281828459045", "e", True),
+    ("log rounded", "0.693147", "\\ln 2", False),
+    ("log float repr", "0.6931471805599453", "\\ln 2", True),
+    ("trig constant exact", "0.5", "\\sin(\\pi/6)", True),
+    ("rounded coefficient", "0.333333x", "x/3", False),
     # extraction
     ("boxed", "so we get \\boxed{18}", "18", True),
     ("boxed last wins", "\\boxed{3} no wait \\boxed{4}", "4", True),
@@ -111,7 +146,7 @@ CASES = [
     ("bare latex", "\\frac{\\sqrt{2}}{2}", "sqrt(2)/2", True),
     ("sqrt wrong", "sqrt(3)", "\\sqrt{2}", False),
     ("pi", "2*pi", "2\\pi", True),
-    ("numeric sqrt vs decimal", "1.41", "sqrt(2)", True),
+    ("numeric sqrt vs rounded decimal", "1.41", "sqrt(2)", False),
     ("numeric sqrt vs short decimal", "1.4", "sqrt(2)", False),
     ("numeric sqrt simplifies", "sqrt(8)", "2\\sqrt{2}", True),
     ("numeric vs tuple", "sqrt(2)", "(1, 2)", False),
@@ -218,6 +253,28 @@ def test_extract_answer():
     assert extract_answer("The answer is $\\boxed{42}$.") == "42"
     assert extract_answer("Final answer: 12 cm") == "12"
     assert extract_answer("") == ""
+
+
+FINAL_ANSWERS = [
+    # (text, final_answer): the one rule solution.py, self_instruct.py and grading share
+    ("Final answer: 14", "14"),
+    ("**Final Answer:** $\\frac{3}{4}$", "\\frac{3}{4}"),
+    ("\\boxed{3} no wait\nFinal answer: 4", "4"),  # the Final answer line comes first
+    ("Final answer: $\\boxed{14}$", "14"),
+    ("so $\\boxed{3}$ and then $\\boxed{4}$", "4"),
+    ("The answer is 3.5.", "3.5"),
+    ("Final answer: 3\nFinal answer: 5", "5"),
+    ("Final answer:", None),
+    ("\\boxed{42", None),  # an unclosed box states nothing
+    ("my final answer: 5", None),  # not at the start of a line
+    ("Answer: 5", None),  # a bare "Answer:" field is Self-Instruct's, not a final answer
+    ("no answer here", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FINAL_ANSWERS)
+def test_final_answer(text, expected):
+    assert final_answer(text) == expected
 
 
 ADVERSARIAL = [

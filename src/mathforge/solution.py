@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mathforge.verify import extract
+
 FINAL_ANSWER_PREFIX = "Final answer:"
 
 _FENCE = re.compile(r"```python[ \t]*\n(.*?)```", re.DOTALL)
@@ -44,16 +46,6 @@ PROGRAM_LANGUAGES = frozenset({"", "python", "py", "python3", "py3"})  # fences 
 TEMPLATE = "solve_mixed.jinja"
 
 _OPEN_FENCE = re.compile(r"^[ \t]*(`{3,})[ \t]*([A-Za-z0-9_+-]*)[ \t]*(.*)$")
-_FINAL_LINE = re.compile(
-    r"^[ \t>*_#-]*final[ \t]+answer[ \t]*[*_]*[ \t]*[:：=-]?[ \t]*[*_]*[ \t]*"
-    r"(?:is[ \t]+)?([^\n]*)$",
-    re.IGNORECASE,
-)
-_ANSWER_IS = re.compile(
-    r"\bthe[ \t]+(?:final[ \t]+)?answer[ \t]+is[ \t]*:?[ \t]*"
-    r"([^\n]{1,200}?)[ \t]*(?:\.[ \t]*$|\.\s|$)",
-    re.IGNORECASE | re.MULTILINE,
-)
 _NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?%?"
 _CLAIM = re.compile(
     r"(?:=|≈|\\approx|\bis\b|\bare\b|\bequals?\b|\bgives?\b|\bgets?\b|\bmakes?\b|\byields?\b|"
@@ -76,28 +68,9 @@ class ParsedSolution:
 
     text: str  # the reasoning text: outside code blocks, without the final-answer line
     programs: list[str]  # fenced python blocks, in order
-    final_answer: str | None  # "Final answer: X"; else the last \boxed{X}; else "The answer is X"
+    final_answer: str | None  # mathforge.verify.extract.final_answer of the text outside code
     claimed_numbers: list[str]  # numbers the text states as results ("= 42", "is 3.5", "gives 7")
     missing: tuple[str, ...]
-
-
-def _last_boxed(text: str) -> str | None:
-    """The content of the last closed ``\\boxed{..}`` (the last 10 tried: bounded work)."""
-    start = text.rfind("\\boxed")
-    for _ in range(10):
-        if start == -1:
-            return None
-        i = start + len("\\boxed")
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            depth = 0
-            for j in range(i, min(len(text), i + 5000)):
-                depth += {"{": 1, "}": -1}.get(text[j], 0)
-                if depth == 0:
-                    return text[i + 1 : j].strip()
-        start = text.rfind("\\boxed", 0, start)
-    return None
 
 
 def _split_blocks(text: str) -> tuple[list[str], list[str], list[str]]:
@@ -192,27 +165,12 @@ def parse_solution(text: str) -> ParsedSolution:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     segments, programs, flags = _split_blocks(text)
 
-    final_answer: str | None = None
-    for index, segment in enumerate(segments):  # every "Final answer:" line outside code
-        kept = []
-        for line in segment.split("\n"):
-            m = _FINAL_LINE.match(line)
-            if m is None:
-                kept.append(line)
-            elif m.group(1).strip(" \t*_"):
-                final_answer = m.group(1).strip(" \t*_")  # the last one wins
-        segments[index] = "\n".join(kept)
+    outside_code = "\n".join(segments)
+    final_answer = extract.final_answer(outside_code)  # the project's one final-answer rule
+    for index, segment in enumerate(segments):  # "Final answer:" lines leave the text
+        lines = segment.split("\n")
+        segments[index] = "\n".join(x for x in lines if not extract.FINAL_LINE_RE.match(x))
     reasoning = "\n\n".join(seg.strip() for seg in segments if seg.strip())
-    if final_answer is not None:
-        boxed = _last_boxed(final_answer)  # "Final answer: $\boxed{14}$" -> 14
-        final_answer = boxed if boxed else final_answer
-    else:
-        final_answer = _last_boxed(reasoning)
-        if final_answer is None:
-            matches = list(_ANSWER_IS.finditer(reasoning))
-            final_answer = matches[-1].group(1).strip() if matches else None
-    if final_answer is not None:
-        final_answer = final_answer.strip().strip("$").strip() or None
 
     missing = [name for name, absent in (("text", not reasoning), ("program", not programs),
                ("final_answer", final_answer is None)) if absent]  # fmt: skip

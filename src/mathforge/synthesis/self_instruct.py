@@ -31,7 +31,7 @@ from mathforge.config import SelfInstructParams
 from mathforge.generation import Chat, SamplingParams, TextGenerator
 from mathforge.lineage import normalize_question
 from mathforge.prompts import render
-from mathforge.solution import FINAL_ANSWER_PREFIX, extract_programs
+from mathforge.solution import extract_programs, parse_solution
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,6 @@ _HEADER = re.compile(r"^\s*(?:#+\s*)?\**\s*(?:problem|example)\s*#?\s*\d+\s*[:.)
 _FIELD = re.compile(
     r"^\s*\**\s*(skill|problem|question|solution|answer)\s*\**\s*:\s*\**\s*(.*)$", re.I
 )
-_FINAL = re.compile(rf"^\s*\**\s*{re.escape(FINAL_ANSWER_PREFIX)}\s*\**\s*(.+?)\s*$", re.I | re.M)
 
 
 def parse_response(
@@ -196,8 +195,9 @@ def _to_problem(
 
 
 def _final_answer(solution: str) -> str | None:
-    matches = _FINAL.findall(solution)
-    return _clean_answer(matches[-1]) if matches else None
+    """The solution's final answer by the project's one rule (`parse_solution`)."""
+    final = parse_solution(solution).final_answer
+    return _clean_answer(final) if final else None
 
 
 def _clean_answer(answer: str) -> str:
