@@ -23,8 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mathforge.solution import render_solution
+from mathforge.teacher.style import bind_numbers, key_information
 
 VARIANTS = ("base", "hard", "ood")
+# Subjects whose questions are word problems: their solutions name the key information and
+# bind the question's numbers first (`style`). Symbolic subjects (equations, matrices,
+# calculus) write their expressions as they are.
+WORD_PROBLEMS = frozenset({"arithmetic", "percentages", "number_theory", "counting_probability"})
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,17 @@ def make_problem(
     answer: str,
     params: dict,
 ) -> Problem:
-    """Assemble a Problem; the solution is `text`, the programs, then the final answer."""
+    """Assemble a Problem; the solution is `text`, the programs, then the final answer (for a
+    word problem: the key information first, and programs that bind the question's numbers)."""
+    question = " ".join(question.split())
+    if subject in WORD_PROBLEMS:
+        text = "\n".join(line for line in (key_information(question), text) if line)
+        programs = bind_numbers(question, programs)
     return Problem(
         subject=subject,
         skill=skill,
         variant=variant,
-        question=" ".join(question.split()),
+        question=question,
         answer=answer,
         solution=render_solution(text, programs, answer),
         params=params,
