@@ -123,14 +123,16 @@ __all__ = [
 ]
 
 ERROR_KINDS: dict[str, str] = {
-    "timeout": "ran past timeout_s wall-clock (or its CPU-time rlimit); killed",
+    "timeout": "used more than timeout_s of CPU time, or spent wall_timeout_s sleeping or "
+    "blocked; killed (stderr's last line says which)",
     "memory": "raised MemoryError: hit the address-space limit (memory_mb)",
     "exception": "raised an uncaught exception; the traceback is in stderr",
     "syntax": "did not compile (SyntaxError, or a NUL byte); the error is in stderr",
     "exit": "called sys.exit()/os._exit() with a non-zero status",
     "output_limit": "stdout+stderr went over output_limit bytes (or a file over 16 MiB); killed",
     "killed": "died from a signal (segfault, abort...) or killed its own worker process",
-    "sandbox": "the sandbox itself failed (worker did not start or hung); not the program's fault",
+    "sandbox": "the sandbox failed (a worker did not start or hung), or the machine gave the "
+    "program too little CPU to finish within its backstop; not the program's fault",
 }
 
 OUTPUT_LIMIT = 1 << 16  # bytes of stdout+stderr kept per program; more kills it
@@ -142,6 +144,8 @@ _GRACE_S = 10.0  # extra wall time for the worker's own cleanup before the host 
 _LANES = 8  # forked programs in flight at once per worker (as root: each lane its own uid)
 _WINDOW = 32  # programs handed to a worker and not answered yet (queued there or running)
 _SLICE_S = 0.05  # a runner program past it is detached (wall s); children niced per CPU s
+WALL_FACTOR = 5.0  # default wall_timeout_s = WALL_FACTOR * timeout_s (sleeping or blocked)
+_BACKSTOP_FACTOR = 4.0  # any program is stopped past this many wall_timeout_s of wall time
 
 _SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -202,8 +206,9 @@ class ExecResult:
     stdout: str
     stderr: str
     error_kind: str | None
-    duration_s: float
+    duration_s: float  # wall-clock seconds
     isolation: str = "bubblewrap"  # "bubblewrap" or "none" (allow_unsandboxed without bwrap)
+    cpu_s: float = 0.0  # CPU seconds it used (what timeout_s limits)
 
 
 # ---------------------------------------------------------------------------- isolation level
@@ -488,6 +493,7 @@ def _to_result(answer: dict, level: str) -> ExecResult:
         error_kind=kind,
         duration_s=float(answer["duration_s"]),
         isolation=level,
+        cpu_s=float(answer.get("cpu_s", 0.0)),
     )
 
 
@@ -517,9 +523,10 @@ def _serve(
             outstanding.update(more)
         if not outstanding:
             return
-        # Every program gets timeout_s (plus 1 s of backstop in the worker) and its clean-up;
-        # the host gives up on a worker that answers none of them in that long.
-        deadline = time.monotonic() + len(outstanding) * (params["timeout_s"] + 2.0) + _GRACE_S
+        # The worker stops every program within hard_s of wall time (twice for one the runner
+        # hands back to a forked child) and answers each as it ends; the host gives up on a
+        # worker that answers none of them in that long.
+        deadline = time.monotonic() + 2 * params["hard_s"] + _GRACE_S
         start = time.monotonic()
         try:
             answers = worker.exchange(deadline)
@@ -565,16 +572,21 @@ def run_programs(
     workers: int | None = None,
     output_limit: int = OUTPUT_LIMIT,
     allow_unsandboxed: bool = False,
+    wall_timeout_s: float | None = None,
 ) -> list[ExecResult]:
     """Run each program (Python source that prints its answer) in the sandbox.
 
-    Returns one ExecResult per program, in input order.  ``timeout_s`` is wall-clock per
-    program; ``memory_mb`` is the address space a program may add to the preloaded worker's;
-    ``workers`` defaults to the number of CPUs (never more than the programs).
+    Returns one ExecResult per program, in input order.  ``timeout_s`` is CPU time per
+    program (its processes together); ``wall_timeout_s`` (default ``WALL_FACTOR`` *
+    timeout_s) is how long it may sleep or block; see the module docstring.  ``memory_mb``
+    is the address space a program may add to the preloaded worker's; ``workers`` defaults to
+    the number of CPUs (never more than the programs).
     Raises SandboxUnavailable when bubblewrap cannot be used and ``allow_unsandboxed`` is False.
     """
-    if timeout_s <= 0 or memory_mb <= 0 or output_limit <= 0:
-        raise ValueError("timeout_s, memory_mb and output_limit must be positive")
+    if wall_timeout_s is None:
+        wall_timeout_s = WALL_FACTOR * timeout_s
+    if timeout_s <= 0 or wall_timeout_s <= 0 or memory_mb <= 0 or output_limit <= 0:
+        raise ValueError("timeout_s, wall_timeout_s, memory_mb and output_limit must be positive")
     level = isolation_level()
     if level != "bubblewrap" and not allow_unsandboxed:
         raise SandboxUnavailable(
@@ -594,6 +606,8 @@ def run_programs(
 
     params = {
         "timeout_s": float(timeout_s),
+        "wall_s": float(wall_timeout_s),
+        "hard_s": _BACKSTOP_FACTOR * float(wall_timeout_s),
         "memory_mb": int(memory_mb),
         "output_limit": int(output_limit),
     }
