@@ -4,28 +4,29 @@ It is started by :mod:`mathforge.sandbox` as ``python -s -B -c <vet.py + this fi
 inside bubblewrap, so it imports nothing from mathforge and reads nothing from the repository.
 It preloads the modules programs use, then serves programs on its stdin/stdout, streaming:
 
-    request  = 4-byte big-endian length + JSON {"params": {"timeout_s", "memory_mb",
-               "output_limit"}, "items": [[id, source]...]}
+    request  = 4-byte big-endian length + JSON {"params": {"timeout_s" (CPU s), "wall_s"
+               (sleeping or blocked s), "hard_s" (wall s), "memory_mb", "output_limit"},
+               "items": [[id, source]...]}
     response = 4-byte big-endian length + JSON [[id, {"status", "stdout", "stderr",
-               "duration_s"}]...]   (answers in the order programs finish; the host reorders)
+               "duration_s", "cpu_s"}]...]   (in the order programs finish; the host reorders)
 
 One event loop (poll on the host pipe, the children's pipes and pidfds, the runners' pipes,
-with per-program wall-clock deadlines) keeps several programs in flight.  A vetted program
-(``is_vetted``) goes to the runner (``_Runner``: a long-lived child at its own uid that execs
-programs one after another, see the package docstring); one that runs past ``SLICE_S`` while
-others wait is *detached*: that runner goes on with it alone in a lane (niced, its own alarm
-still ends it at timeout_s) and a fresh runner takes the queue.  When a runner says "rerun" (or
+with a timer per program for its next look at its clocks, ``_Watch``) keeps several programs
+in flight.  A vetted program (``is_vetted``) goes to the runner (``_Runner``: a long-lived
+child at its own uid that execs programs one after another, see docs/sandbox.md); one that
+runs past ``SLICE_S`` of wall time while others wait is *detached*: that runner goes on with
+it alone in a lane (its own CPU timer still ends it at timeout_s) and a fresh runner takes the
+queue.  When a runner says "rerun" (or
 dies), and for every other program, the worker forks a child in a free lane (up to ``LANES``
 at once: 8 as root, where each lane has its own unprivileged uid and work dir ``/tmp/work`` or
 ``/tmp/work-<n>``; 1 otherwise) that drops to the lane's uid, starts a new session, applies
 rlimits, chdirs into its work dir and exec()s the program with stdout/stderr on pipes.  The
-worker reads the pipes up to the output cap, enforces the timeout, lowers the priority of
-children and detached runners as they use CPU time (``NICE_STEPS``; also their session's
-autogroup, else nice would not count across sessions), kills the child's session and then
+worker reads the pipes up to the output cap, enforces the time limits (``_Watch``: CPU time,
+time sleeping or blocked, a wall-clock backstop), kills the child's session and then
 every orphan of that lane's uid (re-parented to the worker, a child subreaper: read from
 ``/proc/<pid>/task/<pid>/children``, so nothing is scanned when there are none), and removes
 what that uid left in ``/tmp``.  ``status`` is one of: ok, exception, syntax, memory, exit,
-timeout, output_limit, signal:<NAME>.
+timeout, output_limit, sandbox, signal:<NAME>.
 """
 
 # ruff: noqa: SIM105  (plain try/except: this file imports as little as it can)
@@ -120,10 +121,7 @@ def _send(fd, obj):
 
 LANES = CONFIG["lanes"]  # forked programs in flight at once (>1 only with a uid per lane)
 UIDS = CONFIG["uids"]  # the unprivileged uid of each lane (as root), else None
-SLICE_S = CONFIG["slice_s"]  # past this: a runner program is detached, a child niced
-# A forked program's nice value by the CPU time it has used (a multi-level feedback queue):
-# quick programs keep the CPUs, long ones share what is left, all at the same priority.
-NICE_STEPS = ((SLICE_S, 5), (2 * SLICE_S, 10), (4 * SLICE_S, 19))  # (CPU s, nice)
+SLICE_S = CONFIG["slice_s"]  # wall s: past this a runner program is detached from the queue
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -340,29 +338,6 @@ def _work_intact(lane):
     return st.st_uid == uid and (st.st_mode & 0o7777) == 0o700
 
 
-def _set_nice(sid, uid, nice):
-    """Set the priority of a program's session ``sid``.  The kernel here groups the CPU share
-    by session (autogroup), so the session's autogroup nice is what counts; it can go up and
-    back down to 0 without CAP_SYS_NICE.  Without autogroup the session's processes get the
-    nice value instead (as root the worker takes the program's uid as its effective uid for
-    setpriority and takes uid 0 back at once); that one can only go up."""
-    try:
-        with open(f"/proc/{sid}/autogroup", "w") as f:
-            f.write(str(nice))
-        return
-    except OSError:
-        pass
-    try:
-        if uid is not None:
-            os.seteuid(uid)
-        os.setpriority(os.PRIO_PGRP, sid, nice)
-    except OSError:
-        pass
-    finally:
-        if uid is not None:
-            os.seteuid(0)
-
-
 def _sched_s(pid):
     """(seconds on a CPU, seconds waiting for one) of ``pid``'s main thread, or None where the
     kernel has no schedstat."""
@@ -403,32 +378,39 @@ class _Watch:
     program's).  Time waiting for a CPU counts against none of them, so neither the batch nor
     the machine's load changes the verdict.
 
-    Priority: while programs wait in this worker's queue, a program's session gets nice
-    5/10/19 after 1/2/4 slices of CPU (``NICE_STEPS``), so quick programs keep the CPUs; as
-    soon as nothing waits it gets its full share back (``crowded``)."""
+    Every program runs at the same priority.  Nicing long programs (as this worker once did,
+    to keep wall-clock deadlines for quick ones) no longer buys anything: the CPU work of a
+    batch is the same in any order.  And a niced program loses its share to every other
+    process on the machine, not just to the quick programs: under load it starved past the
+    backstop."""
 
-    def __init__(self, pid, uid, req, start, session, cpu_slack=0.0):
-        self.pid, self.uid, self.req, self.start = pid, uid, req, start
+    def __init__(self, pid, req, start, session, cpu_slack=0.0):
+        self.pid, self.req, self.start = pid, req, start
         self.session = session  # sum its session's CPU (a forked program) or just its own
         self.cpu_limit = req["timeout_s"] + cpu_slack
-        self.cpu0 = 0.0 if session else _cpu_s(pid)  # a runner's CPU before this program
-        self.sched0 = _sched_s(pid)
-        self.niceable = session  # a runner's program only once it is detached
-        self.nice = 0
+        # A forked child starts from zero.  A runner's clocks before this program are read at
+        # the first look (after SLICE_S), not here: that costs ~30 us on every quick program,
+        # and the runner's own CPU timer is what ends its program (the worker's is a backstop).
+        self.cpu0 = 0.0 if session else None
+        self.sched0 = (0.0, 0.0) if session else None
+        self.t0 = start  # when cpu0 and sched0 were read
         self.cpu = 0.0
         self.check = start + min(SLICE_S, self.cpu_limit)  # CPU time <= wall time: not sooner
 
-    def poll(self, now, crowded):
+    def poll(self, now):
         """Look at the clocks: None, or why the program must stop ("cpu", "blocked",
-        "starved"); also sets its priority and when to look next (``check``)."""
-        self.cpu = (_session_cpu_s(self.pid) if self.session else _cpu_s(self.pid)) - self.cpu0
-        wall = now - self.start
+        "starved"); also sets when to look next (``check``)."""
+        cpu = _session_cpu_s(self.pid) if self.session else _cpu_s(self.pid)
         sched = _sched_s(self.pid)
+        if self.cpu0 is None:
+            self.cpu0, self.sched0, self.t0 = cpu, sched, now
+        self.cpu = cpu - self.cpu0
+        wall = now - self.start
         if sched is not None and self.sched0 is not None:
             busy = sched[0] - self.sched0[0] + sched[1] - self.sched0[1]
         else:
             busy = self.cpu
-        blocked = max(0.0, wall - busy)
+        blocked = max(0.0, now - self.t0 - busy)
         if self.cpu >= self.cpu_limit:
             return "cpu"
         if blocked >= self.req["wall_s"]:
@@ -436,17 +418,6 @@ class _Watch:
         if wall >= self.req["hard_s"]:
             return "starved"
         left = [self.cpu_limit - self.cpu, self.req["wall_s"] - blocked, self.req["hard_s"] - wall]
-        nice = 0
-        if self.niceable and crowded:
-            for threshold, step_nice in NICE_STEPS:
-                if self.cpu >= threshold:
-                    nice = step_nice
-                else:
-                    left.append(threshold - self.cpu)
-                    break
-        if nice != self.nice:
-            _set_nice(self.pid, self.uid, nice)
-            self.nice = nice
         # Half of what is left: CPU time grows at most as fast as wall time per thread, so
         # the limit is overshot by a clock tick at most (two threads: one more look).
         self.check = now + max(0.005, min(left) / 2)
@@ -498,7 +469,7 @@ class _Job:
         self.out_r, self.err_r = out_r, err_r
         self.bufs = {out_r: bytearray(), err_r: bytearray()}
         self.open = {out_r, err_r}
-        self.watch = _Watch(pid, _lane_uid(lane), req, self.start, session=True)
+        self.watch = _Watch(pid, req, self.start, session=True)
 
     def fds(self):
         return (self.out_r, self.err_r, self.pidfd)
@@ -856,7 +827,7 @@ class _Busy:
         self.lane = None
         # The runner's own ITIMER_PROF ends the program at timeout_s of CPU; the worker stops
         # the runner a little later if it did not (a long call into C), as a backstop.
-        self.watch = _Watch(runner.pid, CONFIG["runner_uid"], req, start, False, 0.25)
+        self.watch = _Watch(runner.pid, req, start, session=False, cpu_slack=0.25)
 
 
 FLUSH = 8  # answers sent back together (or sooner when the worker runs out of queued work)
@@ -884,7 +855,6 @@ def main():
     poller.register(proto_in, select.POLLIN)
     out = []  # [id, answer] not yet sent
     out_since = 0.0
-    was_crowded = False
 
     def keep():
         return set(jobs) | {b.runner.pid for b in busy.values()} | set(runner.keep())
@@ -931,15 +901,9 @@ def main():
                 by_fd[fd] = job
                 poller.register(fd, select.POLLIN)
         now = time.monotonic()
-        crowded = bool(runner_q or fork_q)  # programs wait for a lane or the runner
-        if out and (len(out) >= FLUSH or not crowded or now - out_since > FLUSH_S):
+        if out and (len(out) >= FLUSH or not (runner_q or fork_q) or now - out_since > FLUSH_S):
             _send(proto_out, out)
             out = []
-        if was_crowded and not crowded:  # nothing waits: give the niced ones their share back
-            for watch in [job.watch for job in jobs.values()] + [b.watch for b in busy.values()]:
-                if watch.nice:
-                    watch.check = now
-        was_crowded = crowded
         timers = [job.watch.check for job in jobs.values()]
         for b in busy.values():
             timers.append(b.watch.check)
@@ -975,7 +939,6 @@ def main():
                 elif fd in job.open:
                     job.read(fd, poller)
         now = time.monotonic()
-        crowded = bool(runner_q or fork_q)
         for job in list(jobs.values()):
             cap = job.req["output_limit"]
             if job.size() > cap:
@@ -984,13 +947,13 @@ def main():
                 job.drain()
                 finish(job, "output_limit" if job.size() > cap else None)
             elif now >= job.watch.check:
-                verdict = job.watch.poll(now, crowded)
+                verdict = job.watch.poll(now)
                 if verdict is not None:
                     status = "sandbox" if verdict == "starved" else "timeout"
                     finish(job, status, job.watch.note(verdict))
         for fd, b in list(busy.items()):
             if now >= b.watch.check:
-                verdict = b.watch.poll(now, crowded)
+                verdict = b.watch.poll(now)
                 if verdict is not None:  # the runner cannot end it: stop the runner
                     release(fd, stop=True)
                     done(
@@ -1005,12 +968,10 @@ def main():
                     )
                     continue
             if b.lane is None and free and runner_q and now - b.start >= SLICE_S:
-                # Long for the runner: it goes on with this program alone, in a lane (niced
-                # while others wait; its own CPU timer still ends it at timeout_s), and a
-                # fresh runner takes the quick programs queued behind it.
+                # Long for the runner: it goes on with this program alone, in a lane (its own
+                # CPU timer still ends it at timeout_s), and a fresh runner takes the quick
+                # programs queued behind it.
                 b.lane = heapq.heappop(free)
-                b.watch.niceable = True
-                b.watch.check = now
                 runner = _Runner()
 
 
