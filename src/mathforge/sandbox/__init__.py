@@ -32,8 +32,8 @@ What it guarantees (how, and the trade-offs: ``docs/sandbox.md``; speed:
   its stderr says which limit stopped it, and ``ExecResult.cpu_s`` is the CPU time it used.
   Backstop: a program still running after 4 x ``wall_timeout_s`` of wall time is stopped as
   ``sandbox`` (the machine gave it too little CPU: not the program's fault).  CPU time itself
-  varies by a few % with the load, so only a program that close to ``timeout_s`` can land on
-  either side.
+  varies with the load (caches, shared cores: up to +40% measured), so a program that needs
+  close to ``timeout_s`` can still land on either side.
 - Determinism: every program starts from the same interpreter state (``PYTHONHASHSEED=0``,
   ``random`` and numpy seeded 0, a fresh decimal context), whichever worker, path or lane
   runs it.
