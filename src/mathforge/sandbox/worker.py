@@ -4,28 +4,29 @@ It is started by :mod:`mathforge.sandbox` as ``python -s -B -c <vet.py + this fi
 inside bubblewrap, so it imports nothing from mathforge and reads nothing from the repository.
 It preloads the modules programs use, then serves programs on its stdin/stdout, streaming:
 
-    request  = 4-byte big-endian length + JSON {"params": {"timeout_s", "memory_mb",
-               "output_limit"}, "items": [[id, source]...]}
+    request  = 4-byte big-endian length + JSON {"params": {"timeout_s" (CPU s), "wall_s"
+               (sleeping or blocked s), "hard_s" (wall s), "memory_mb", "output_limit"},
+               "items": [[id, source]...]}
     response = 4-byte big-endian length + JSON [[id, {"status", "stdout", "stderr",
-               "duration_s"}]...]   (answers in the order programs finish; the host reorders)
+               "duration_s", "cpu_s"}]...]   (in the order programs finish; the host reorders)
 
 One event loop (poll on the host pipe, the children's pipes and pidfds, the runners' pipes,
-with per-program wall-clock deadlines) keeps several programs in flight.  A vetted program
-(``is_vetted``) goes to the runner (``_Runner``: a long-lived child at its own uid that execs
-programs one after another, see the package docstring); one that runs past ``SLICE_S`` while
-others wait is *detached*: that runner goes on with it alone in a lane (niced, its own alarm
-still ends it at timeout_s) and a fresh runner takes the queue.  When a runner says "rerun" (or
+with a timer per program for its next look at its clocks, ``_Watch``) keeps several programs
+in flight.  A vetted program (``is_vetted``) goes to the runner (``_Runner``: a long-lived
+child at its own uid that execs programs one after another, see docs/sandbox.md); one that
+runs past ``SLICE_S`` of wall time while others wait is *detached*: that runner goes on with
+it alone in a lane (its own CPU timer still ends it at timeout_s) and a fresh runner takes the
+queue.  When a runner says "rerun" (or
 dies), and for every other program, the worker forks a child in a free lane (up to ``LANES``
 at once: 8 as root, where each lane has its own unprivileged uid and work dir ``/tmp/work`` or
 ``/tmp/work-<n>``; 1 otherwise) that drops to the lane's uid, starts a new session, applies
 rlimits, chdirs into its work dir and exec()s the program with stdout/stderr on pipes.  The
-worker reads the pipes up to the output cap, enforces the timeout, lowers the priority of
-children and detached runners as they use CPU time (``NICE_STEPS``; also their session's
-autogroup, else nice would not count across sessions), kills the child's session and then
+worker reads the pipes up to the output cap, enforces the time limits (``_Watch``: CPU time,
+time sleeping or blocked, a wall-clock backstop), kills the child's session and then
 every orphan of that lane's uid (re-parented to the worker, a child subreaper: read from
 ``/proc/<pid>/task/<pid>/children``, so nothing is scanned when there are none), and removes
 what that uid left in ``/tmp``.  ``status`` is one of: ok, exception, syntax, memory, exit,
-timeout, output_limit, signal:<NAME>.
+timeout, output_limit, sandbox, signal:<NAME>.
 """
 
 # ruff: noqa: SIM105  (plain try/except: this file imports as little as it can)
@@ -120,10 +121,7 @@ def _send(fd, obj):
 
 LANES = CONFIG["lanes"]  # forked programs in flight at once (>1 only with a uid per lane)
 UIDS = CONFIG["uids"]  # the unprivileged uid of each lane (as root), else None
-SLICE_S = CONFIG["slice_s"]  # past this: a runner program is detached, a child niced
-# A forked program's nice value by the CPU time it has used (a multi-level feedback queue):
-# quick programs keep the CPUs, long ones share what is left, all at the same priority.
-NICE_STEPS = ((SLICE_S, 5), (2 * SLICE_S, 10), (4 * SLICE_S, 19))
+SLICE_S = CONFIG["slice_s"]  # wall s: past this a runner program is detached from the queue
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -146,6 +144,7 @@ def _lane_uid(lane):
 
 
 def _child(req, out_w, err_w, base_vm_kb, lane):
+    import math
     import resource
 
     try:
@@ -159,7 +158,9 @@ def _child(req, out_w, err_w, base_vm_kb, lane):
         os.chdir(work)
         if lane:
             os.environ["HOME"] = os.environ["TMPDIR"] = work
-        cpu = int(req["timeout_s"]) + 1
+        # A backstop per process (each of its children too): the worker stops the program
+        # when its session's CPU time passes timeout_s, to a clock tick.
+        cpu = math.ceil(req["timeout_s"]) + 1
         limits = [
             (resource.RLIMIT_CPU, (cpu, cpu + 1)),
             (resource.RLIMIT_AS, ((base_vm_kb * 1024) + req["memory_mb"] * 2**20,) * 2),
@@ -337,57 +338,109 @@ def _work_intact(lane):
     return st.st_uid == uid and (st.st_mode & 0o7777) == 0o700
 
 
-def _set_autogroup_nice(sid, nice):
-    """The nice value of session ``sid``'s autogroup (no CAP_SYS_NICE needed for >= 0)."""
+def _sched_s(pid):
+    """(seconds on a CPU, seconds waiting for one) of ``pid``'s main thread, or None where the
+    kernel has no schedstat."""
     try:
-        with open(f"/proc/{sid}/autogroup", "w") as f:
-            f.write(str(nice))
-    except OSError:
-        pass
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            fields = f.read().split()
+        return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
 
 
-def _set_nice(pgid, uid, nice):
-    """Lower the priority of a program's process group (its session: ``pgid`` is also its
-    session id).  The kernel may group the CPU share by session (autogroup), so the session's
-    autogroup gets the nice value too, else nice would not count against other sessions.
-    As root the worker takes the program's uid as its effective uid for setpriority (it has no
-    CAP_SYS_NICE) and takes uid 0 back at once."""
-    _set_autogroup_nice(pgid, nice)
-    try:
-        if uid is not None:
-            os.seteuid(uid)
-        os.setpriority(os.PRIO_PGRP, pgid, nice)
-    except OSError:
-        pass
-    finally:
-        if uid is not None:
-            os.seteuid(0)
+def _session_cpu_s(sid):
+    """CPU seconds (user + system) of every live process in session ``sid``, plus what they
+    have reaped of their children.  Inside bubblewrap /proc lists only the sandbox's own
+    processes, so the scan is short."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[3]) == sid:
+                total += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / _TICK
 
 
-class _Priority:
-    """Lowers a program's priority step by step as it uses CPU time (``NICE_STEPS``)."""
+class _Watch:
+    """The clocks of one program in flight, and its priority.
 
-    def __init__(self, pid, uid, start):
-        self.pid, self.uid = pid, uid
-        self.cpu0 = _cpu_s(pid)  # a runner's CPU time before this program
-        self.step = 0  # index into NICE_STEPS of the next priority drop
-        self.check = start + NICE_STEPS[0][0]  # CPU time <= wall time: not sooner
+    The verdict (``poll``): "cpu" once it has used more than ``timeout_s`` of CPU time (its
+    session's processes for a forked program, the runner process for a vetted one);
+    "blocked" once it has spent ``wall_s`` neither on a CPU nor waiting for one (sleeping or
+    blocked; from schedstat, else wall minus CPU time); "starved" past ``hard_s`` of wall
+    time whatever it did (the machine gave it no CPU: the sandbox's fault, not the
+    program's).  Time waiting for a CPU counts against none of them, so neither the batch nor
+    the machine's load changes the verdict.
 
-    def update(self, now):
-        if self.step >= len(NICE_STEPS) or now < self.check:
-            return
-        cpu = _cpu_s(self.pid) - self.cpu0
-        threshold, nice = NICE_STEPS[self.step]
-        if cpu < threshold:
-            self.check = now + max(threshold - cpu, 0.01)
-            return
-        self.step += 1
-        if self.step < len(NICE_STEPS):
-            self.check = now + NICE_STEPS[self.step][0] - cpu
-        _set_nice(self.pid, self.uid, nice)
+    Every program runs at the same priority.  Nicing long programs (as this worker once did,
+    to keep wall-clock deadlines for quick ones) no longer buys anything: the CPU work of a
+    batch is the same in any order.  And a niced program loses its share to every other
+    process on the machine, not just to the quick programs: under load it starved past the
+    backstop."""
 
-    def timer(self):
-        return self.check if self.step < len(NICE_STEPS) else None
+    def __init__(self, pid, req, start, session, cpu_slack=0.0):
+        self.pid, self.req, self.start = pid, req, start
+        self.session = session  # sum its session's CPU (a forked program) or just its own
+        self.cpu_limit = req["timeout_s"] + cpu_slack
+        # A forked child starts from zero.  A runner's clocks before this program are read at
+        # the first look (after SLICE_S), not here: that costs ~30 us on every quick program,
+        # and the runner's own CPU timer is what ends its program (the worker's is a backstop).
+        self.cpu0 = 0.0 if session else None
+        self.sched0 = (0.0, 0.0) if session else None
+        self.t0 = start  # when cpu0 and sched0 were read
+        self.cpu = 0.0
+        self.check = start + min(SLICE_S, self.cpu_limit)  # CPU time <= wall time: not sooner
+
+    def poll(self, now):
+        """Look at the clocks: None, or why the program must stop ("cpu", "blocked",
+        "starved"); also sets when to look next (``check``)."""
+        cpu = _session_cpu_s(self.pid) if self.session else _cpu_s(self.pid)
+        sched = _sched_s(self.pid)
+        if self.cpu0 is None:
+            self.cpu0, self.sched0, self.t0 = cpu, sched, now
+        self.cpu = cpu - self.cpu0
+        wall = now - self.start
+        if sched is not None and self.sched0 is not None:
+            busy = sched[0] - self.sched0[0] + sched[1] - self.sched0[1]
+        else:
+            busy = self.cpu
+        blocked = max(0.0, now - self.t0 - busy)
+        if self.cpu >= self.cpu_limit:
+            return "cpu"
+        if blocked >= self.req["wall_s"]:
+            return "blocked"
+        if wall >= self.req["hard_s"]:
+            return "starved"
+        left = [self.cpu_limit - self.cpu, self.req["wall_s"] - blocked, self.req["hard_s"] - wall]
+        # Half of what is left: CPU time grows at most as fast as wall time per thread, so
+        # the limit is overshot by a clock tick at most (two threads: one more look).
+        self.check = now + max(0.005, min(left) / 2)
+        return None
+
+    def note(self, verdict):
+        """The line a killed program's stderr gets: which limit stopped it."""
+        req = self.req
+        if verdict == "cpu":
+            why = (
+                f"used {self.cpu:.2f} s of CPU time (the limit, timeout_s, is {req['timeout_s']} s)"
+            )
+        elif verdict == "blocked":
+            why = (
+                f"spent {req['wall_s']} s sleeping or blocked (the wall-clock guard; "
+                f"{self.cpu:.2f} s of CPU time used)"
+            )
+        else:
+            why = (
+                f"got only {self.cpu:.2f} s of CPU time in {req['hard_s']} s of wall time: "
+                "the machine is overloaded (not the program's fault)"
+            )
+        return f"\n[sandbox] killed: {why}\n"
 
 
 class _Job:
@@ -416,8 +469,7 @@ class _Job:
         self.out_r, self.err_r = out_r, err_r
         self.bufs = {out_r: bytearray(), err_r: bytearray()}
         self.open = {out_r, err_r}
-        self.deadline = self.start + req["timeout_s"]
-        self.priority = _Priority(pid, _lane_uid(lane), self.start)
+        self.watch = _Watch(pid, req, self.start, session=True)
 
     def fds(self):
         return (self.out_r, self.err_r, self.pidfd)
@@ -447,7 +499,7 @@ class _Job:
             except BlockingIOError:
                 pass
 
-    def finish(self, status, keep):
+    def finish(self, status, keep, note=""):
         import time
 
         duration = time.monotonic() - self.start
@@ -456,7 +508,9 @@ class _Job:
                 kill(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        _, wstatus = os.waitpid(self.pid, 0)
+        _, wstatus, usage = os.wait4(self.pid, 0)
+        # its own CPU time and its reaped children's (the same clock as RLIMIT_CPU)
+        cpu = max(usage.ru_utime + usage.ru_stime, self.watch.cpu)
         os.close(self.pidfd)
         _sweep(keep, _lane_uid(self.lane))
         _clean_lane(self.lane)
@@ -466,10 +520,10 @@ class _Job:
         if status is None:
             if os.WIFSIGNALED(wstatus):
                 sig = os.WTERMSIG(wstatus)
-                if sig == signal.SIGXCPU or (
-                    sig == signal.SIGKILL and duration >= req["timeout_s"] * 0.9
-                ):
+                # SIGXCPU: past RLIMIT_CPU's soft limit; SIGKILL with that much CPU: its hard one
+                if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= req["timeout_s"]):
                     status = "timeout"
+                    note = f"\n[sandbox] killed: used {cpu:.2f} s of CPU time (RLIMIT_CPU)\n"
                 elif sig == signal.SIGXFSZ:
                     status = "output_limit"
                 else:
@@ -487,8 +541,9 @@ class _Job:
         return {
             "status": status,
             "stdout": bytes(self.bufs[self.out_r][:cap]).decode("utf-8", "backslashreplace"),
-            "stderr": bytes(self.bufs[self.err_r][:cap]).decode("utf-8", "backslashreplace"),
+            "stderr": bytes(self.bufs[self.err_r][:cap]).decode("utf-8", "backslashreplace") + note,
             "duration_s": duration,
+            "cpu_s": cpu,
         }
 
 
@@ -555,10 +610,20 @@ def _runner_main(cmd_r, res_w, memory_mb, base_vm_kb):
     os.closerange(keep[0] + 1, keep[1])
     os.closerange(keep[1] + 1, 1 << 20)
 
+    cpu_end = [0.0]  # process_time() at which the current program's CPU time is up
+
     def on_alarm(signum, frame):
+        # ITIMER_PROF counts CPU time sampled at clock ticks, which can run a few % ahead of
+        # the process's exact CPU time (process_time) when CPUs are shared: check that clock
+        # and wait for what is really left.
+        left = cpu_end[0] - time.process_time()
+        if left > 0:
+            signal.setitimer(signal.ITIMER_PROF, max(left, 0.001))
+            return
         raise _Tainted("timeout")
 
-    signal.signal(signal.SIGALRM, on_alarm)
+    # The time limit is CPU time: ITIMER_PROF counts this process's user + system time.
+    signal.signal(signal.SIGPROF, on_alarm)
     import decimal
     import random
 
@@ -619,7 +684,9 @@ def _runner_main(cmd_r, res_w, memory_mb, base_vm_kb):
         sys.stdout, sys.stderr = out, err
         status = "ok"
         start = time.monotonic()
-        signal.setitimer(signal.ITIMER_REAL, req["timeout_s"])
+        cpu0 = time.process_time()
+        cpu_end[0] = cpu0 + req["timeout_s"]
+        signal.setitimer(signal.ITIMER_PROF, req["timeout_s"])
         try:
             try:
                 exec(
@@ -638,20 +705,28 @@ def _runner_main(cmd_r, res_w, memory_mb, base_vm_kb):
             except BaseException as exc:  # noqa: BLE001 - a program's error is a result
                 traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next, file=err)
                 status = "exception"
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
         except BaseException:  # noqa: BLE001 - the alarm or the cap fired in our own code
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
             status = "rerun"
         duration = time.monotonic() - start
+        cpu = time.process_time() - cpu0
         sys.stdout = sys.stderr = None
         if out.over or err.over:
             status = "rerun"
         ok = status in ("ok", "exception", "exit") and intact()
+        if status == "timeout":
+            limit = req["timeout_s"]
+            err.parts.append(
+                f"\n[sandbox] killed: used {cpu:.2f} s of CPU time (the limit, timeout_s, is "
+                f"{limit} s)\n"
+            )
         return {
             "status": status if ok or status == "timeout" else "rerun",
             "stdout": out.getvalue(),
             "stderr": err.getvalue(),
             "duration_s": duration,
+            "cpu_s": cpu,
             "replace": not ok,
         }
 
@@ -742,6 +817,19 @@ class _Runner:
         return answer
 
 
+class _Busy:
+    """A runner with a program in flight: the queue's ``runner`` (``lane`` None) or one
+    detached from the queue when its program ran past the slice (it holds a lane until it
+    answers, then is stopped)."""
+
+    def __init__(self, runner, job_id, req, start):
+        self.runner, self.id, self.req, self.start = runner, job_id, req, start
+        self.lane = None
+        # The runner's own ITIMER_PROF ends the program at timeout_s of CPU; the worker stops
+        # the runner a little later if it did not (a long call into C), as a backstop.
+        self.watch = _Watch(runner.pid, req, start, session=False, cpu_slack=0.25)
+
+
 FLUSH = 8  # answers sent back together (or sooner when the worker runs out of queued work)
 FLUSH_S = 0.01
 
@@ -762,18 +850,14 @@ def main():
     free = list(range(LANES))  # a heap: the lowest free lane first
     jobs = {}  # pid -> _Job
     by_fd = {}  # fd -> _Job
-    # Runners with a program in flight: res_r -> [runner, id, req, start, lane or None,
-    # priority (a _Priority once detached; None once its alarm is due)].  The
-    # one with lane None is ``runner``; the others were detached from the queue when their
-    # program ran past the slice: each holds a lane until it answers, then is stopped.
-    busy = {}
+    busy = {}  # res_r -> _Busy
     poller = select.poll()
     poller.register(proto_in, select.POLLIN)
     out = []  # [id, answer] not yet sent
     out_since = 0.0
 
     def keep():
-        return set(jobs) | {entry[0].pid for entry in busy.values()} | set(runner.keep())
+        return set(jobs) | {b.runner.pid for b in busy.values()} | set(runner.keep())
 
     def done(job_id, answer):
         nonlocal out_since
@@ -781,32 +865,31 @@ def main():
             out_since = time.monotonic()
         out.append([job_id, answer])
 
-    def finish(job, status):
+    def finish(job, status, note=""):
         del jobs[job.pid]
         for fd in job.fds():
             by_fd.pop(fd, None)
             if fd in job.open or fd == job.pidfd:
                 poller.unregister(fd)
-        done(job.id, job.finish(status, keep()))
+        done(job.id, job.finish(status, keep(), note))
         heapq.heappush(free, job.lane)
 
     def release(fd, stop):
         """Forget a busy runner's program; stop the runner if asked (a detached one always:
         it served its one program) and free its lane."""
         poller.unregister(fd)
-        entry = busy.pop(fd)
-        if stop or entry[4] is not None:
-            entry[0].stop(keep())
-        if entry[4] is not None:
-            heapq.heappush(free, entry[4])
-        return entry
+        b = busy.pop(fd)
+        if stop or b.lane is not None:
+            b.runner.stop(keep())
+        if b.lane is not None:
+            heapq.heappush(free, b.lane)
+        return b
 
     while True:
-        if runner_q and not any(entry[0] is runner for entry in busy.values()):
+        if runner_q and not any(b.runner is runner for b in busy.values()):
             job_id, req = runner_q.popleft()
             if runner.submit(req, base_vm_kb, keep()):
-                runner.cpu0 = _cpu_s(runner.pid)
-                busy[runner.res_r] = [runner, job_id, req, time.monotonic(), None, 0]
+                busy[runner.res_r] = _Busy(runner, job_id, req, time.monotonic())
                 poller.register(runner.res_r, select.POLLIN)
             else:
                 fork_q.appendleft((job_id, req))
@@ -821,14 +904,11 @@ def main():
         if out and (len(out) >= FLUSH or not (runner_q or fork_q) or now - out_since > FLUSH_S):
             _send(proto_out, out)
             out = []
-        timers = [job.deadline for job in jobs.values()]
-        timers += [job.priority.timer() or job.deadline for job in jobs.values()]
-        for entry in busy.values():
-            timers.append(entry[3] + entry[2]["timeout_s"] + 1.0)  # the backstop
-            if entry[4] is None and free and runner_q:
-                timers.append(entry[3] + SLICE_S)  # when to detach it
-            elif entry[4] is not None and entry[5] is not None:
-                timers.append(entry[5].timer() or entry[3] + entry[2]["timeout_s"])
+        timers = [job.watch.check for job in jobs.values()]
+        for b in busy.values():
+            timers.append(b.watch.check)
+            if b.lane is None and free and runner_q:
+                timers.append(b.start + SLICE_S)  # when to detach it
         if out:
             timers.append(out_since + FLUSH_S)
         wait_ms = -1 if not timers else max(0, math.ceil((min(timers) - now) * 1000))
@@ -843,13 +923,13 @@ def main():
                     req = dict(batch["params"], source=source)
                     (runner_q if is_vetted(source) else fork_q).append((job_id, req))
             elif fd in busy:
-                entry = busy[fd]
-                answer = entry[0].collect(entry[2], keep() - {entry[0].pid})
+                b = busy[fd]
+                answer = b.runner.collect(b.req, keep() - {b.runner.pid})
                 release(fd, stop=False)
                 if answer is None:
-                    fork_q.appendleft((entry[1], entry[2]))
+                    fork_q.appendleft((b.id, b.req))
                 else:
-                    done(entry[1], answer)
+                    done(b.id, answer)
             else:
                 job = by_fd.get(fd)
                 if job is None:
@@ -866,33 +946,33 @@ def main():
             elif job.exited:
                 job.drain()
                 finish(job, "output_limit" if job.size() > cap else None)
-            elif now >= job.deadline:
-                finish(job, "timeout")
-            else:
-                job.priority.update(now)
-        for fd, entry in list(busy.items()):
-            r, job_id, req, start, lane, stage = entry
-            if now - start >= req["timeout_s"] + 1.0:  # it ignored its alarm: the backstop
-                release(fd, stop=True)
-                answer = {"status": "timeout", "stdout": "", "stderr": ""}
-                done(job_id, dict(answer, duration_s=now - start))
-            elif lane is None and free and runner_q and now - start >= SLICE_S:
-                # Long for the runner: it goes on with this program alone, in a lane, niced
-                # (its own alarm still ends it at timeout_s), and a fresh runner takes the
-                # quick programs queued behind it.
-                entry[4] = heapq.heappop(free)
-                entry[5] = _Priority(r.pid, CONFIG["runner_uid"], start)
-                entry[5].cpu0 = r.cpu0
-                _set_nice(r.pid, CONFIG["runner_uid"], NICE_STEPS[1][1])
+            elif now >= job.watch.check:
+                verdict = job.watch.poll(now)
+                if verdict is not None:
+                    status = "sandbox" if verdict == "starved" else "timeout"
+                    finish(job, status, job.watch.note(verdict))
+        for fd, b in list(busy.items()):
+            if now >= b.watch.check:
+                verdict = b.watch.poll(now)
+                if verdict is not None:  # the runner cannot end it: stop the runner
+                    release(fd, stop=True)
+                    done(
+                        b.id,
+                        {
+                            "status": "sandbox" if verdict == "starved" else "timeout",
+                            "stdout": "",
+                            "stderr": b.watch.note(verdict),
+                            "duration_s": now - b.start,
+                            "cpu_s": b.watch.cpu,
+                        },
+                    )
+                    continue
+            if b.lane is None and free and runner_q and now - b.start >= SLICE_S:
+                # Long for the runner: it goes on with this program alone, in a lane (its own
+                # CPU timer still ends it at timeout_s), and a fresh runner takes the quick
+                # programs queued behind it.
+                b.lane = heapq.heappop(free)
                 runner = _Runner()
-            elif lane is not None and stage is not None:
-                if now - start < req["timeout_s"]:
-                    stage.update(now)
-                else:
-                    # Its alarm is due: give its session its CPU share back so that it ends
-                    # now (a niced session would handle its alarm late, holding its lane).
-                    entry[5] = None
-                    _set_autogroup_nice(r.pid, 0)
 
 
 if __name__ == "__main__":
