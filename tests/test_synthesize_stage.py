@@ -5,7 +5,7 @@ import threading
 
 import polars as pl
 import pytest
-import yaml
+from profiles import write_tiny_params
 
 from mathforge.config import parse_section
 from mathforge.errors import UserError
@@ -95,7 +95,7 @@ def test_auto_serves_unknown_subjects_with_self_instruct(tmp_path, seeds, openai
             },
         }
     }
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    write_tiny_params(tmp_path / "params.yaml", **params)
     out = tmp_path / "questions"
     synthesize.main(
         [str(seeds), str(out), str(tmp_path / "m.json"), "--params", str(tmp_path / "params.yaml")]
