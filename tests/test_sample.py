@@ -281,6 +281,7 @@ def uninterrupted(workdir) -> Path:
     return workdir / "data/paths"
 
 
+@pytest.mark.slow  # the stage in a subprocess: ~30 s on 2 loaded cores
 def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     paths = read_paths(uninterrupted)
     assert paths.height == len(TRAIN) * 2 * 2
@@ -318,6 +319,7 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     assert not (workdir / "data/paths.partial").exists()  # the scratch shards are gone
 
 
+@pytest.mark.slow  # the stage in a subprocess: ~30 s on 2 loaded cores
 def test_paths_are_queryable(workdir, uninterrupted):
     con = connect(workdir, {"paths", "sampled"})
     n, models = con.execute("SELECT count(*), count(DISTINCT model) FROM paths").fetchone()
