@@ -140,7 +140,7 @@ def test_outputs_are_written_and_traceable(pipeline):
     assert {f"dropped_{r}": n for r, n in by_reason.items()} == {
         k: v for k, v in synth["totals"].items() if k.startswith("dropped_")
     }
-    for (subject, reason), n in rejects.group_by("subject", "reason").len().rows():
+    for subject, reason, n in rejects.group_by("subject", "reason").len().rows():
         assert synth["per_subject"][subject][f"dropped_{reason}"] == n
     assert set(rejects["stage"]) == {"synthesize"}
     assert not set(rejects["question_id"]) & set(questions["question_id"])
@@ -233,7 +233,9 @@ def read_paths(repo: Path) -> pl.DataFrame:
 
 def test_killed_repro_resumes_sampling_to_the_same_rows(pipeline, repo):
     """SIGKILL `dvc repro` while it samples, rerun it: the rows equal the shared run's, which
-    sampled uninterrupted with the same params, inputs and code."""
+    sampled uninterrupted with the same params, inputs and code. Both runs are forced: DVC
+    would otherwise restore those params' output from its cache instead of sampling (a user's
+    first run of new params, killed, resumes from a plain `dvc repro`)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     proc = subprocess.Popen(
@@ -253,7 +255,7 @@ def test_killed_repro_resumes_sampling_to_the_same_rows(pipeline, repo):
     assert not (repo / "data/paths").exists()  # DVC removed the old output first
     shards_left = len(list(partial.glob("*/*.parquet")))
 
-    resumed_run = run(["dvc", "repro", "sample"], repo)
+    resumed_run = run(["dvc", "repro", "--force", "--single-item", "sample"], repo)
     assert stages_run(resumed_run) == {"sample"}
     metrics = json.loads((repo / "metrics/sample.json").read_text())
     assert 1 <= metrics["shards_resumed"] == shards_left < metrics["shards"]
