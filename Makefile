@@ -32,7 +32,7 @@ run: install
 test: install
 	python -m pytest
 
-# The suite without the tests marked slow (the end-to-end dvc repro ones): about a minute.
+# The suite without the tests marked slow: the end-to-end dvc repro ones, the sample stage run.
 test-fast: install
 	python -m pytest -m "not slow"
 
