@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 export OMP_NUM_THREADS ?= 1
 export PYTHONHASHSEED := 0
 
-.PHONY: install system-deps run test lint lock bench
+.PHONY: install system-deps run test test-fast lint lock bench
 
 install: system-deps $(STAMP)
 
@@ -32,6 +32,10 @@ run: install
 
 test: install
 	python -m pytest
+
+# The suite without the tests marked slow: the end-to-end dvc repro ones, the sample stage run.
+test-fast: install
+	python -m pytest -m "not slow"
 
 lint: install
 	ruff check . && ruff format --check .

@@ -12,7 +12,6 @@ import openai
 import pytest
 import torch
 from openai_server import Answer, Choice, Fault, OpenAIServer, ServerError
-from tiny_models import problem_texts, save_tiny_model
 
 from mathforge.config import OpenAIBackendParams, load_params
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
@@ -341,12 +340,10 @@ def test_generate_is_the_texts_of_complete(openai_server: OpenAIServer) -> None:
 
 # ------------------------------------ a tiny transformers model behind the server
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TransformersGenerator:
-    """A tiny Llama built here (no downloads) behind the transformers backend."""
+def tiny_model(tiny_policy: Path) -> TransformersGenerator:
+    """The session's tiny Llama (built here, no downloads) behind the transformers backend."""
     torch.set_num_threads(1)
-    path = tmp_path_factory.mktemp("tiny") / "policy"
-    save_tiny_model(path, problem_texts(), vocab_size=400, num_heads=2, max_position_embeddings=256)
-    return TransformersGenerator(str(path), batch_size=16, threads=1)
+    return TransformersGenerator(str(tiny_policy), batch_size=16, threads=1)
 
 
 def test_counts_served_by_a_real_model_come_back_unchanged(

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import torch
 from openai_server import OpenAIServer
-from tiny_models import problem_texts, save_tiny_model
 
 from mathforge.config import ParamsError, load_params
 from mathforge.generation import Completion, GenerationError, SamplingParams, build_generator
@@ -22,16 +21,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tiny") / "policy"
-    return save_tiny_model(
-        path, problem_texts(), vocab_size=400, num_heads=2, max_position_embeddings=256
-    )
-
-
-@pytest.fixture(scope="module")
-def gen(model_dir: Path) -> TransformersGenerator:
-    return TransformersGenerator(str(model_dir), batch_size=16, threads=1)
+def gen(tiny_policy: Path) -> TransformersGenerator:
+    return TransformersGenerator(str(tiny_policy), batch_size=16, threads=1)
 
 
 def chat(text: str) -> list[dict[str, str]]:
@@ -131,21 +122,27 @@ def test_stops_at_eos_and_does_not_count_padding(gen: TransformersGenerator, com
 
 
 def test_prompt_past_the_context_window_fails_with_its_index(gen: TransformersGenerator) -> None:
-    long = chat("1 + " * 120 + "1")  # ~240 digit/symbol tokens; the model has 256 positions
-    with pytest.raises(GenerationError, match=r"prompt 2: .* exceed the model's 256 positions"):
-        gen.generate([PROMPTS[0], PROMPTS[1], long], SamplingParams(max_tokens=64))
+    limit = gen.model.config.max_position_embeddings
+    long = chat("1 + " * (limit // 2) + "1")  # ~limit digit/symbol tokens
+    fits = chat("1 + " * (limit // 4) + "1")
+    assert len(prompt_ids(gen, fits)) + 64 < limit < len(prompt_ids(gen, long)) + 64
+    with pytest.raises(
+        GenerationError, match=rf"prompt 2: .* exceed the model's {limit} positions"
+    ) as err:
+        gen.generate([PROMPTS[0], fits, long], SamplingParams(max_tokens=64))
+    assert err.value.prompt_index == 2
 
 
-def test_build_generator_from_params(model_dir: Path, tmp_path: Path) -> None:
+def test_build_generator_from_params(tiny_policy: Path, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     cfg = load_params("sample", root / "params.yaml", {"engine": {"threads": 1}}).engine
     assert cfg.backend == "transformers"
-    built = build_generator(cfg, model_path=str(model_dir))
+    built = build_generator(cfg, model_path=str(tiny_policy))
     assert isinstance(built, TransformersGenerator)
     with pytest.raises(ParamsError, match="the transformers backend needs a model_path"):
         build_generator(cfg)
     # A pretrained pointer written by the base stage (here to a local path) is followed.
-    (tmp_path / POINTER_FILE).write_text(json.dumps({"pretrained": str(model_dir)}))
+    (tmp_path / POINTER_FILE).write_text(json.dumps({"pretrained": str(tiny_policy)}))
     pointed = TransformersGenerator(str(tmp_path), threads=1)
     assert pointed.generate(PROMPTS[:2], GREEDY) == built.generate(PROMPTS[:2], GREEDY)
 

@@ -244,14 +244,14 @@ SAMPLE = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_tokens=12, seed=5)
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer) -> Path:
     # Imported here: the replica processes above import this module and should start fast.
-    from tiny_models import problem_texts, save_tiny_model
+    from tiny_models import save_tiny_model
 
     path = tmp_path_factory.mktemp("tiny") / "policy"
-    # head size 64: every vLLM attention backend supports it
+    # head size 64: every vLLM attention backend supports it (the session's tiny_policy has 8)
     return save_tiny_model(
-        path, problem_texts(), vocab_size=400, hidden_size=128, num_heads=2, num_kv_heads=2,
+        path, tiny_tokenizer, hidden_size=128, num_heads=2, num_kv_heads=2,
         intermediate_size=256, max_position_embeddings=512,
     )  # fmt: skip
 

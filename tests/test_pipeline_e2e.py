@@ -2,7 +2,13 @@
 
 Checks what a user relies on: the stages run and write valid, traceable
 outputs; a second repro does nothing; `dvc exp run -S` reruns only the stages a
-param touches; `mathforge query` answers; a bad seed file fails with file:line.
+param touches; `mathforge query` answers; a bad seed file fails with file:line;
+a killed repro resumes sampling.
+
+One `dvc repro` for the module (`pipeline`): the tests that only read its
+results share it; a test that changes the repository (an experiment, a broken
+seed file, a killed repro) works on its own copy of the finished run, git
+history and DVC cache included (`repo`), so no test sees another's changes.
 """
 
 from __future__ import annotations
@@ -20,19 +26,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from profiles import TINY, write_tiny_params
 
 from mathforge.lineage import question_id
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {
-    "synthesize": {"per_subject": 12, "ood_per_subject": 4},
-    "sft": {
-        "max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1,
-        "eval_max_tokens": 32,
-    },
-    "sample": {"max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2]},
-}  # fmt: skip
 SFT = {"sft@policy_small", "sft@policy_tiny"}
+PATHS = TINY["sample"]["max_problems"] * TINY["sample"]["n"] * 2  # two policy models
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +60,9 @@ def stages_run(proc: subprocess.CompletedProcess) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A fresh git+DVC copy of the working tree with the tiny profile, after one repro."""
+def pipeline(tmp_path_factory) -> Path:
+    """A fresh git+DVC copy of the working tree with the tiny profile, after one repro and a
+    commit of its results. Shared: read it; to change it, take the `repo` fixture."""
     repo = tmp_path_factory.mktemp("e2e") / "repo"
     files = (
         subprocess.run(
@@ -82,10 +83,7 @@ def repo(tmp_path_factory) -> Path:
         ):
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, repo / rel)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_tiny_params(repo / "params.yaml")
     run(["git", "init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny profile"], repo)
@@ -96,7 +94,16 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
-def test_outputs_are_written_and_traceable(repo):
+@pytest.fixture
+def repo(pipeline: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the finished shared run: working tree, git, DVC cache."""
+    copy = tmp_path / "repo"
+    shutil.copytree(pipeline, copy, symlinks=True)
+    return copy
+
+
+def test_outputs_are_written_and_traceable(pipeline):
+    repo = pipeline
     seeds = pl.read_parquet(repo / "data/taxonomy/seeds.parquet")
     questions = pl.read_parquet(repo / "data/questions/questions.parquet")
     splits = {
@@ -122,19 +129,31 @@ def test_outputs_are_written_and_traceable(repo):
     assert (
         sum(p.height for p in splits.values()) + metrics["dropped_contaminated"] == questions.height
     )
+    # Dropped problems: each row in rejects with its reason, counted in the metrics. The tiny
+    # profile's 12 draws a subject repeat templates closely enough for some to be not novel.
     synth = json.loads((repo / "metrics/synthesize.json").read_text())
     rejects = pl.read_parquet(repo / "data/questions/rejects.parquet")
+    by_reason = dict(rejects.group_by("reason").len().iter_rows())
+    assert by_reason.get("not_novel", 0) > 0
+    assert set(by_reason) <= {"not_novel", "duplicate_question"}
     assert synth["rejects"] == rejects.height
-    assert set(rejects["reason"]) <= {"not_novel", "duplicate_question"}
+    assert {f"dropped_{r}": n for r, n in by_reason.items()} == {
+        k: v for k, v in synth["totals"].items() if k.startswith("dropped_")
+    }
+    for subject, reason, n in rejects.group_by("subject", "reason").len().rows():
+        assert synth["per_subject"][subject][f"dropped_{reason}"] == n
+    assert set(rejects["stage"]) == {"synthesize"}
+    assert not set(rejects["question_id"]) & set(questions["question_id"])
 
 
-def test_second_repro_does_nothing(repo):
-    proc = run(["dvc", "repro"], repo)
+def test_second_repro_does_nothing(pipeline):
+    proc = run(["dvc", "repro"], pipeline)
     assert stages_run(proc) == set()
     assert "up to date" in (proc.stdout + proc.stderr)
 
 
-def test_query_answers_from_the_views(repo):
+def test_query_answers_from_the_views(pipeline):
+    repo = pipeline
     proc = run(
         [
             "mathforge",
@@ -164,51 +183,47 @@ def test_query_answers_from_the_views(repo):
 
 
 def test_exp_run_reruns_only_what_a_param_touches(repo):
-    # base and sft read the train split: a new split seed changes it, so they rerun too.
-    proc = run(["dvc", "exp", "run", "-S", "split.seed=3"], repo)
-    assert stages_run(proc) == {"split", "base", *SFT, "sample"}
-    proc = run(["dvc", "exp", "run", "-S", "synthesize.seed=1"], repo)
-    assert stages_run(proc) == {"synthesize", "split", "base", *SFT, "sample"}
-    proc = run(["dvc", "exp", "run", "-S", "sft.learning_rate=0.001"], repo)
-    assert stages_run(proc) == {*SFT, "sample"}
-    proc = run(["dvc", "exp", "run", "-S", "sample.temperature=1.0"], repo)
+    # One model's size: base reruns (it builds every model) and writes policy_small and the
+    # tokenizer byte for byte as before, so only policy_tiny's SFT and sampling rerun after it.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    size = params["base"]["models"]["policy_tiny"]["intermediate_size"] // 2
+    proc = run(
+        ["dvc", "exp", "run", "-S", f"base.models.policy_tiny.intermediate_size={size}"], repo
+    )
+    assert stages_run(proc) == {"base", "sft@policy_tiny", "sample"}
+    assert "Stage 'sft@policy_small' didn't change" in proc.stdout + proc.stderr
+    # A sampling param: the last stage alone.
+    temperature = round(params["sample"]["temperature"] + 0.1, 3)
+    proc = run(["dvc", "exp", "run", "-S", f"sample.temperature={temperature}"], repo)
     assert stages_run(proc) == {"sample"}
-    run(["git", "checkout", "--", "params.yaml"], repo)
-    run(["dvc", "checkout", "-q"], repo)
+    # The experiments' results are the workspace's now: the resized model, nothing stale.
+    config = json.loads((repo / "models/base/policy_tiny/config.json").read_text())
+    assert config["intermediate_size"] == size
+    assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
 def test_bad_seed_file_fails_with_file_and_line_and_writes_nothing(repo):
     seed_file = sorted((repo / "data/seeds").glob("*.jsonl"))[0]
     original = seed_file.read_text()
     n_lines = len(original.splitlines())
-    try:
-        seed_file.write_text(original + '{"id": "broken", "subject": \n')
-        before = sorted(p.name for p in (repo / "data/taxonomy").iterdir())
-        # The stage alone: fails, says where, leaves existing outputs untouched.
-        proc = run(
-            [
-                sys.executable,
-                "-m",
-                "stages.taxonomy",
-                "data/seeds",
-                "data/taxonomy",
-                "metrics/taxonomy.json",
-            ],
-            repo,
-            check=False,
-        )
-        assert proc.returncode == 1
-        assert f"{seed_file.relative_to(repo)}:{n_lines + 1}: malformed JSON" in proc.stderr
-        assert "Traceback" not in proc.stderr
-        assert sorted(p.name for p in (repo / "data/taxonomy").iterdir()) == before
-        # Through DVC: the repro fails and no stage after it runs.
-        proc = run(["dvc", "repro"], repo, check=False)
-        assert proc.returncode != 0
-        assert f"{n_lines + 1}: malformed JSON" in proc.stdout + proc.stderr
-        assert "synthesize" not in stages_run(proc)
-    finally:
-        seed_file.write_text(original)
-        run(["dvc", "checkout", "-q", "--force"], repo)
+    seed_file.write_text(original + '{"id": "broken", "subject": \n')
+    before = {p.name: p.read_bytes() for p in (repo / "data/taxonomy").iterdir()}
+    # The stage alone: fails, says where, leaves existing outputs untouched.
+    proc = run(
+        [sys.executable, "-m", "stages.taxonomy", "data/seeds", "data/taxonomy",
+         "metrics/taxonomy.json"],
+        repo,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"{seed_file.relative_to(repo)}:{n_lines + 1}: malformed JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert {p.name: p.read_bytes() for p in (repo / "data/taxonomy").iterdir()} == before
+    # Through DVC: the repro fails in taxonomy and no stage after it runs.
+    proc = run(["dvc", "repro"], repo, check=False)
+    assert proc.returncode != 0
+    assert f"{n_lines + 1}: malformed JSON" in proc.stdout + proc.stderr
+    assert stages_run(proc) == {"taxonomy"}
 
 
 def read_paths(repo: Path) -> pl.DataFrame:
@@ -216,39 +231,35 @@ def read_paths(repo: Path) -> pl.DataFrame:
     return pl.read_parquet(repo / "data/paths/*/*.parquet").drop("exec_seconds").sort("path_id")
 
 
-def test_killed_repro_resumes_sampling_to_the_same_rows(repo):
-    """SIGKILL `dvc repro` while it samples, rerun it: the rows equal an uninterrupted run's."""
-    params = repo / "params.yaml"
-    original = params.read_text()
-    changed = yaml.safe_load(original)
-    changed["sample"]["seed"] = 5  # sampling must rerun; its upstream stays cached
-    params.write_text(yaml.safe_dump(changed, sort_keys=False))
+def test_killed_repro_resumes_sampling_to_the_same_rows(pipeline, repo):
+    """SIGKILL `dvc repro` while it samples, rerun it: the rows equal the shared run's, which
+    sampled uninterrupted with the same params, inputs and code. Both runs are forced: DVC
+    would otherwise restore those params' output from its cache instead of sampling (a user's
+    first run of new params, killed, resumes from a plain `dvc repro`)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    proc = subprocess.Popen(
+        ["dvc", "repro", "--force", "--single-item", "sample"], cwd=repo, env=env,
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        proc = subprocess.Popen(
-            ["dvc", "repro", "sample"], cwd=repo, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
         partial = repo / "data/paths.partial"
         deadline = time.monotonic() + 300
         while not list(partial.glob("*/*.parquet")):
             assert proc.poll() is None, "dvc repro ended before a shard was written"
             assert time.monotonic() < deadline
             time.sleep(0.05)
+    finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert not (repo / "data/paths").exists()  # DVC removed the old output first
+    assert not (repo / "data/paths").exists()  # DVC removed the old output first
+    shards_left = len(list(partial.glob("*/*.parquet")))
 
-        resumed_run = run(["dvc", "repro", "sample"], repo)
-        assert stages_run(resumed_run) == {"sample"}
-        assert json.loads((repo / "metrics/sample.json").read_text())["shards_resumed"] >= 1
-        resumed = read_paths(repo)
-        assert resumed.height == 12 * 2 * 2
-
-        run(["dvc", "repro", "--force", "--single-item", "sample"], repo)  # uninterrupted
-        assert json.loads((repo / "metrics/sample.json").read_text())["shards_resumed"] == 0
-        assert read_paths(repo).equals(resumed)
-    finally:
-        params.write_text(original)
-        run(["dvc", "checkout", "-q", "--force"], repo)
+    resumed_run = run(["dvc", "repro", "--force", "--single-item", "sample"], repo)
+    assert stages_run(resumed_run) == {"sample"}
+    metrics = json.loads((repo / "metrics/sample.json").read_text())
+    assert 1 <= metrics["shards_resumed"] == shards_left < metrics["shards"]
+    resumed = read_paths(repo)
+    assert resumed.height == PATHS
+    assert resumed.equals(read_paths(pipeline))
+    assert not partial.exists()  # the scratch shards are gone once the output is assembled

@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
+from profiles import write_tiny_params
 from tiny_models import save_tiny_model
 
+import mathforge
 from mathforge.config import ParamsError, load_params
 from mathforge.contracts.paths import PATHS
 from mathforge.errors import UserError
@@ -26,6 +29,7 @@ from mathforge.sampling import (
     answer_groups,
     grade_paths,
     majority_reference,
+    model_metrics,
     pass_at_k,
     path_id,
     regrade,
@@ -82,7 +86,9 @@ def test_majority_needs_its_share_and_votes_and_no_tie():
 
 
 # ------------------------------------------------------------ grade_paths
-def test_each_path_is_executed_and_graded_against_its_reference():
+@pytest.fixture(scope="module")
+def graded() -> pl.DataFrame:
+    """Six paths of one model whose programs fail (or not) in known ways."""
     problems = pl.DataFrame(
         {
             "question_id": ["q_a", "q_b"],
@@ -100,7 +106,11 @@ def test_each_path_is_executed_and_graded_against_its_reference():
         ],
         [completion(solution("while True:\n    pass")), completion(solution("x = 1"))],
     ]
-    paths = grade_paths(problems, completions, "policy", SANDBOX)
+    return grade_paths(problems, completions, "policy", SANDBOX)
+
+
+def test_each_path_is_executed_and_graded_against_its_reference(graded):
+    paths = graded
     assert paths.schema == pl.Schema(PATHS.schema)
     a = paths.filter(pl.col("question_id") == "q_a").sort("sample_index")
     assert a["predicted"].to_list() == ["5", "6", None, None]
@@ -118,6 +128,27 @@ def test_each_path_is_executed_and_graded_against_its_reference():
     assert paths["path_id"].n_unique() == 6
     assert paths["path_id"][0] == path_id("q_a", "policy", 0)
     assert path_id("q_a", "policy", 0) != path_id("q_a", "other", 0)
+
+
+def test_model_metrics_count_each_paths_outcome(graded):
+    other = graded.head(2).with_columns(model=pl.lit("other"), correct=pl.lit(False))
+    metrics = model_metrics(pl.concat([graded, other]).lazy(), [1, 2])
+    assert list(metrics) == ["policy", "other"]
+    policy = metrics["policy"]
+    # q_b has no reference: its paths count, but are not graded
+    assert (policy["paths"], policy["graded_paths"]) == (6, 4)
+    assert policy["error_kinds"] == {
+        "no_output": 1, "no_program": 1, "ok": 2, "syntax": 1, "timeout": 1
+    }  # fmt: skip
+    # q_a: 1 of 4 paths right; the 3 others printed a wrong answer or none: wrong
+    assert (policy["accuracy"], policy["pass@1"], policy["pass@2"]) == (0.25, 0.25, 0.5)
+    assert (policy["correct_paths"], policy["wrong_paths"], policy["ungradable_paths"]) == (1, 3, 0)
+    assert policy["problems_with_a_correct_path"] == 1
+    assert policy["accuracy_by_subject"] == {"arithmetic": 0.25}
+    assert policy["finish_reasons"] == {"stop": 6}
+    assert policy["distinct_answers_per_problem"] == 1.0  # q_a: "5" and "6"; q_b: none
+    assert metrics["other"]["error_kinds"] == {"ok": 2}
+    assert metrics["other"]["accuracy"] == metrics["other"]["pass@2"] == 0.0
 
 
 # ------------------------------------------------------------ shard store
@@ -200,8 +231,9 @@ TRAIN = [
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A train split and two tiny policy models (different sizes), laid out as the repo."""
+def workdir(tmp_path_factory, tiny_policy, tiny_tokenizer) -> Path:
+    """A train split and two tiny policy models (different sizes, one prompted without the
+    system message), laid out as the repo."""
     root = tmp_path_factory.mktemp("sample")
     rows = [
         {"question_id": f"q_{i:016x}", "subject": s, "question": q, "answer": a}
@@ -212,21 +244,19 @@ def workdir(tmp_path_factory) -> Path:
                                "question": pl.String, "answer": pl.String}).write_parquet(
         root / "data/splits/train.parquet"
     )  # fmt: skip
-    texts = [q for _, q, _ in TRAIN] + ["print(12 + 30)\nFinal answer: 42"]
-    save_tiny_model(root / "models/sft/small", texts, system_prompt=False)
-    save_tiny_model(root / "models/sft/tiny", texts, seed=1, hidden_size=16, num_heads=2,
-                    num_kv_heads=1, intermediate_size=32)  # fmt: skip
+    shutil.copytree(tiny_policy, root / "models/sft/small")
+    save_tiny_model(
+        root / "models/sft/tiny", tiny_tokenizer, seed=1, hidden_size=16, num_heads=2,
+        num_kv_heads=1, intermediate_size=32, system_prompt=False,
+    )  # fmt: skip
     return root
 
 
-def write_params(root: Path, **sample) -> Path:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["sample"].update({"n": 2, "max_tokens": 24, "shard_size": 2, "pass_k": [1, 2], **sample})
-    params["sample"]["engine"]["batch_size"] = 4
-    params["sandbox"]["timeout_s"] = 2.0
+def write_params(root: Path) -> Path:
+    """The tiny profile (2 paths a problem, shards of 2 problems), shorter still."""
     path = root / f"params-{len(list(root.glob('params-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+    sample = {"max_tokens": 24, "engine": {"batch_size": 4}}
+    return write_tiny_params(path, sample=sample, sandbox={"timeout_s": 2.0})
 
 
 def stage_cmd(root: Path, out: str, params: Path) -> list[str]:
@@ -238,7 +268,9 @@ def stage_cmd(root: Path, out: str, params: Path) -> list[str]:
 
 
 def run_stage(cmd: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # the stage imports the mathforge under test, wherever this process found it
+    path = [str(Path(mathforge.__file__).parents[1]), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -255,6 +287,7 @@ def uninterrupted(workdir) -> Path:
     return workdir / "data/paths"
 
 
+@pytest.mark.slow  # the stage in a subprocess: ~30 s on 2 loaded cores
 def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     paths = read_paths(uninterrupted)
     assert paths.height == len(TRAIN) * 2 * 2
@@ -270,9 +303,11 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     metrics = json.loads((workdir / "data/paths.json").read_text())
     assert metrics["paths"] == paths.height and metrics["shards"] == 2 * shards
     assert set(metrics["models"]) == {"small", "tiny"}
-    for entry in metrics["models"].values():
+    for model, entry in metrics["models"].items():
         assert {"accuracy", "pass@1", "pass@2", "error_kinds", "tokens_per_s"} <= set(entry)
-        assert sum(entry["error_kinds"].values()) == entry["paths"]
+        rows = paths.filter(pl.col("model") == model)
+        assert entry["error_kinds"] == Counter(k or "ok" for k in rows["error_kind"])
+        assert entry["paths"] == rows.height and entry["tokens_per_s"] > 0
     # a random model finds no majority for the problem without an answer: dropped, with why
     problems = pl.read_parquet(uninterrupted / "problems.parquet")
     assert problems.height == len(TRAIN)
@@ -282,11 +317,15 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     assert (joined["paths"] == joined["n"]).all() and (joined["correct_paths"] == joined["c"]).all()
     rejects = pl.read_parquet(uninterrupted / "rejects.parquet")
     unreferenced = problems.filter(pl.col("reference_source") == "none")["question_id"]
-    assert sorted(rejects["question_id"]) == sorted(unreferenced)
-    assert set(rejects["reason"]) <= {"no_majority"}
+    assert unreferenced.to_list() == [f"q_{len(TRAIN) - 1:016x}"]  # the algebra one
+    assert rejects.select("stage", "reason", "question_id").rows() == [
+        ("sample", "no_majority", unreferenced[0])
+    ]
+    assert metrics["dropped_no_majority"] == 1
     assert not (workdir / "data/paths.partial").exists()  # the scratch shards are gone
 
 
+@pytest.mark.slow  # the stage in a subprocess: ~30 s on 2 loaded cores
 def test_paths_are_queryable(workdir, uninterrupted):
     con = connect(workdir, {"paths", "sampled"})
     n, models = con.execute("SELECT count(*), count(DISTINCT model) FROM paths").fetchone()

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from openai_server import OpenAIServer
 
@@ -120,7 +121,7 @@ def test_the_prompt_renders_as_expected() -> None:
 
 def test_a_missing_template_variable_is_an_error() -> None:
     broken = [{k: v for k, v in SEEDS[0].items() if k != "answer"}]
-    with pytest.raises(Exception, match="answer"):
+    with pytest.raises(jinja2.UndefinedError, match="has no attribute 'answer'"):
         render_prompt("arithmetic", SKILLS, broken, num_problems=1)
 
 

@@ -12,15 +12,16 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
-from tiny_models import TINY_SPEC, save_tiny_model  # noqa: E402
+from profiles import write_tiny_params  # noqa: E402
+from tiny_models import save_tiny_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from mathforge.config import BaseModelParams, load_params  # noqa: E402
+from mathforge.config import ParamsError, load_params  # noqa: E402
+from mathforge.generation import Completion  # noqa: E402
+from mathforge.generation.transformers_backend import TransformersGenerator  # noqa: E402
 from mathforge.modeling.directory import uses_system_prompt  # noqa: E402
-from mathforge.modeling.tiny import save_base_model  # noqa: E402
-from mathforge.modeling.tokenizer import EOS, train_bpe, wrap_tokenizer  # noqa: E402
-from mathforge.solution import solve_prompt  # noqa: E402
+from mathforge.modeling.tokenizer import EOS  # noqa: E402
+from mathforge.solution import render_solution, solve_prompt  # noqa: E402
 from mathforge.splitting import stratified_sample  # noqa: E402
 from mathforge.teacher import SUBJECTS, VARIANTS, generate  # noqa: E402
 from mathforge.training.sft import (  # noqa: E402
@@ -84,11 +85,10 @@ def problems() -> pl.DataFrame:
     return frame(rows)
 
 
-@pytest.fixture(scope="module")
-def base_dir(problems, tmp_path_factory) -> Path:
-    """A tiny Llama with a BPE tokenizer trained on the problems, saved as stage base does."""
-    texts = problems["question"].to_list() + problems["solution"].to_list()
-    return save_tiny_model(tmp_path_factory.mktemp("base") / "tiny", texts)
+@pytest.fixture
+def base_dir(tiny_policy) -> Path:
+    """The session's tiny Llama, saved as stage base does (read only: SFT writes elsewhere)."""
+    return tiny_policy
 
 
 # ---------------------------------------------------------------- selection
@@ -209,7 +209,33 @@ def test_sft_lowers_the_loss_and_saves_a_model_that_generates(base_dir, problems
 
 
 # --------------------------------------------------------------------- stage
-def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
+class ScriptedSolver:
+    """Stands in for the trained model's greedy decoding in the held-out accuracy: answers
+    in-distribution problems with their reference solution, and out-of-distribution ones
+    right and wrong by turns (the first right), so the accuracies are known: 1.0 and 0.5."""
+
+    def __init__(self, problems: pl.DataFrame):
+        self.solution = dict(problems.select("question", "solution").iter_rows())
+        self.ood = set(problems.filter(pl.col("ood"))["question"])
+        self.calls: list[tuple[list[str], list[list[dict]], object]] = []
+
+    def question(self, chat: list[dict]) -> str:
+        (question,) = (q for q in self.solution if solve_prompt(q)[-1] == chat[-1])
+        return question
+
+    def __call__(self, chats, params):
+        questions = [self.question(c) for c in chats]
+        self.calls.append((questions, chats, params))
+        out = []
+        for i, question in enumerate(questions):
+            text = self.solution[question]
+            if question in self.ood and i % 2:
+                text = render_solution("Guess.", ["print(-12345)"], "-12345")
+            out.append([Completion(text, 10, 20, "stop")])
+        return out
+
+
+def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path, monkeypatch):
     train = problems.with_columns(
         pl.when(pl.int_range(pl.len()) < 3)
         .then(pl.lit("seed"))
@@ -219,14 +245,12 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
         .alias("generator")
     )
     train.write_parquet(tmp_path / "train.parquet")
-    problems.with_columns(ood=pl.int_range(pl.len()) % 2 == 0).write_parquet(
-        tmp_path / "eval.parquet"
-    )
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())  # the repo's, with:
-    params["sft"].update(
-        {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2, "eval_max_tokens": 16}
-    )
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    eval_df = problems.with_columns(ood=pl.int_range(pl.len()) % 2 == 0)
+    eval_df.write_parquet(tmp_path / "eval.parquet")
+    sft = {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2, "eval_max_tokens": 16}
+    write_tiny_params(tmp_path / "params.yaml", sft=sft)
+    solver = ScriptedSolver(eval_df)
+    monkeypatch.setattr(TransformersGenerator, "complete", lambda gen, chats, p: solver(chats, p))
     out = tmp_path / "models" / "sft" / "tiny"
     metrics = tmp_path / "metrics" / "sft" / "tiny.json"
     plot = tmp_path / "plots" / "sft" / "tiny.csv"
@@ -239,36 +263,45 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     assert report["dropped_over_max_examples"] == train.height - 3 - 10
     assert "llm" not in report["examples_by_generator"]
     assert report["train_loss_final"] > 0 and report["train_seconds"] > 0
-    # held-out accuracy: greedy solutions of 4 in-distribution and 4 ood eval problems, graded
+    # held-out accuracy: greedy solutions of 4 in-distribution and 4 ood eval problems, each
+    # executed and graded (the scripted solver: every in-distribution one right, 2 ood ones)
     assert report["heldout_accuracy_problems"] == report["heldout_ood_accuracy_problems"] == 4
-    assert 0 <= report["heldout_accuracy"] <= 1 and 0 <= report["heldout_ood_accuracy"] <= 1
+    assert (report["heldout_accuracy"], report["heldout_ood_accuracy"]) == (1.0, 0.5)
+    (in_dist, in_chats, greedy), (ood, ood_chats, _) = solver.calls
+    assert (greedy.n, greedy.temperature, greedy.max_tokens) == (1, 0.0, 16)
+    assert len(set(in_dist)) == len(set(ood)) == 4
+    assert not set(in_dist) & solver.ood and set(ood) <= solver.ood
+    # the base model's prompt setting (system message on), as sampling will prompt it
+    assert [*in_chats, *ood_chats] == [solve_prompt(q) for q in [*in_dist, *ood]]
     curve = pl.read_csv(plot)
     assert curve.columns == ["step", "loss", "learning_rate"]
     assert curve["step"].to_list() == [1, 2]
     lineage = pl.read_parquet(out / sft_stage.EXAMPLES_FILE)
     assert lineage.height == 10 and set(lineage["question_id"]) <= set(train["question_id"])
-    assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == 500
+    vocab = len(AutoTokenizer.from_pretrained(base_dir))
+    assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size == vocab
     assert AutoTokenizer.from_pretrained(out).chat_template is not None
     assert not (out.parent / ".tiny.tmp").exists() and not (out.parent / ".tiny.trainer").exists()
     # The prompt setting travels with the model, so sampling prompts it as it was trained.
     assert report["system_prompt"] is True and uses_system_prompt(out)
 
 
-def test_models_trained_without_the_system_message_get_prompts_without_it(tmp_path):
+def test_models_trained_without_the_system_message_get_prompts_without_it(tmp_path, tiny_tokenizer):
     df = pl.DataFrame({"question": ["Q?"], "solution": ["S"]})
     (row,) = prompt_completion_rows(df, system=False)
     assert [m["role"] for m in row["prompt"]] == ["user"]
     (row,) = prompt_completion_rows(df)
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
-    tokenizer = wrap_tokenizer(train_bpe(["Q? S"], vocab_size=300))
-    save_base_model(tmp_path / "m", BaseModelParams(**TINY_SPEC, system_prompt=False), tokenizer, 0)
+    save_tiny_model(tmp_path / "m", tiny_tokenizer, system_prompt=False)
     assert uses_system_prompt(tmp_path / "m") is False
     assert uses_system_prompt(tmp_path / "elsewhere") is True  # no setting: the full prompt
 
 
 # ------------------------------------------------------------ params / dvc.yaml
 def test_sft_params_reject_unknown_sources():
-    with pytest.raises(Exception, match=r"sft\.sources"):
+    with pytest.raises(
+        ParamsError, match=r"sft\.sources\.0\b.*'seed', 'programmatic' or 'llm'.*'annotators'"
+    ):
         load_params("sft", ROOT / "params.yaml", {"sources": ["annotators"]})
-    with pytest.raises(Exception, match=r"sft\.sources"):
+    with pytest.raises(ParamsError, match=r"sft\.sources\b.*at least 1 item"):
         load_params("sft", ROOT / "params.yaml", {"sources": []})

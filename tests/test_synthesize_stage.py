@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
+from profiles import write_tiny_params
 
 from mathforge.config import load_params
 from mathforge.errors import UserError
@@ -84,16 +84,21 @@ def test_unknown_subject_needs_the_llm_path():
 
 def test_auto_serves_unknown_subjects_with_self_instruct(tmp_path, seeds, openai_server):
     openai_server.respond = Teacher()
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())  # the repo's, with:
-    cfg = params["synthesize"]
-    cfg.update(generator="auto", per_subject=5, ood_per_subject=2)
-    cfg["self_instruct"].update(
-        prompts_per_subject=4, examples_per_prompt=2, prompts_per_round=2, problems_per_response=3
-    )
-    cfg["self_instruct"]["endpoint"].update(
-        base_url=openai_server.base_url, model="toy", max_retries=0
-    )
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    params = {
+        "synthesize": {
+            "generator": "auto",
+            "per_subject": 5,
+            "ood_per_subject": 2,
+            "self_instruct": {
+                "prompts_per_subject": 4,
+                "examples_per_prompt": 2,
+                "prompts_per_round": 2,
+                "problems_per_response": 3,
+                "endpoint": {"base_url": openai_server.base_url, "model": "toy", "max_retries": 0},
+            },
+        }
+    }
+    write_tiny_params(tmp_path / "params.yaml", **params)
     out = tmp_path / "questions"
     synthesize.main(
         [str(seeds), str(out), str(tmp_path / "m.json"), "--params", str(tmp_path / "params.yaml")]

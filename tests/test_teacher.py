@@ -73,7 +73,7 @@ def test_fields_are_well_formed(problems):
         where = f"{p.subject}/{p.skill}/{p.variant}"
         assert p.question.strip() and p.answer.strip() and p.solution.strip(), where
         assert p.variant in VARIANTS and p.skill in SUBJECTS[p.subject], where
-        assert json.loads(json.dumps(p.params)) is not None, where
+        assert json.loads(json.dumps(p.params)) == p.params, where  # a JSON row, as is
         assert isinstance(p.params["steps"], int), where
         assert p.solution.endswith(f"{FINAL_ANSWER_PREFIX} {p.answer}"), where
         assert extract_programs(p.solution), where

@@ -1,0 +1,45 @@
+"""The tiny profile: the repository's params.yaml shrunk so a stage, or the whole pipeline,
+runs in seconds on CPU. Every stage test and the end-to-end test take their params here."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "synthesize": {"per_subject": 12, "ood_per_subject": 4},
+    "sft": {
+        "max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1,
+        "eval_max_tokens": 32,
+    },
+    "sample": {"max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2]},
+}  # fmt: skip
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied: nested mappings merged key by key, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def tiny_params(params_file: Path = ROOT / "params.yaml", **sections: dict) -> dict[str, Any]:
+    """`params_file` (the repository's by default) with the tiny profile, then `sections`
+    merged in: `tiny_params(sample={"n": 4, "engine": {"batch_size": 4}})`."""
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    return merge(merge(params, TINY), sections)
+
+
+def write_tiny_params(path: Path, **sections: dict) -> Path:
+    """Write `tiny_params(**sections)` to `path` (a params.yaml for a stage's --params)."""
+    path.write_text(yaml.safe_dump(tiny_params(**sections), sort_keys=False), encoding="utf-8")
+    return path
