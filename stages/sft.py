@@ -3,8 +3,8 @@
 Reads   TRAIN        data/splits/train.parquet: question_id, subject, question, solution
                      (nullable), generator (seed | programmatic | llm)
         EVAL         data/splits/eval.parquet: the same columns, plus ood
-        BASE_MODEL   models/base/<name>/ (stage base): a built model with its tokenizer, or a
-                     pretrained pointer (GPU profile)
+        BASE_MODEL   models/pretrained/<name>/ (stage pretrain; on the GPU profile a
+                     pretrained pointer from models/base/<name>/)
 Writes  OUT_DIR      models/sft/<name>/: the fine-tuned model and tokenizer (save_pretrained),
                      plus sft_examples.parquet (contract `sft_examples`) naming the train rows
                      it learned from, for lineage, and manifest.parquet (contract `models`)
@@ -19,9 +19,9 @@ with the loss on the completion only. Only `sft.sources` rows, at most
 stay scarce so RFT has problems left to add paths for. The held-out loss uses
 `sft.eval_examples` in-distribution eval rows (stratified by subject). The
 saved model is reloaded and must generate before the output is put in place.
-After training, the model's greedy solutions of those held-out rows and of as many
-out-of-distribution eval rows are executed in the sandbox and graded
-(`heldout_accuracy`, `heldout_ood_accuracy`).
+After training, `sft.accuracy_problems` eval-split problems (stratified by subject and
+in/out of distribution) are solved greedily, executed in the sandbox and graded by
+`mathforge.evaluation` (`heldout_accuracy`, `heldout_ood_accuracy`, with 95% intervals).
 Timings and accuracies at the default params: the README's "Where the CPU demo stands".
 """
 
@@ -32,21 +32,21 @@ import shutil
 from pathlib import Path
 
 import polars as pl
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import SFTParams, load_params
-from mathforge.contracts.models import EXAMPLES_FILE, MANIFEST_FILE, MODELS, SFT_EXAMPLES
+from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
 from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
+from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet, write_text
 from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
+from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
 from mathforge.stage import Stage, atomic_dir
-from mathforge.training.sft import INPUT_COLUMNS, select_examples, train_sft
+from mathforge.training.sft import INPUT_COLUMNS, curve_csv, select_examples, train_sft
 
 
 def heldout_rows(eval_df: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
@@ -57,51 +57,6 @@ def heldout_rows(eval_df: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
     if rows.height == 0:
         raise UserError("eval split has no in-distribution row with a reference solution")
     return stratified_sample(rows, n, seed)
-
-
-def check_generates(model_dir: Path, question: str) -> str:
-    """Reload the saved model the way sampling will and decode a few tokens."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    chat = solve_prompt(question, system=uses_system_prompt(model_dir))
-    inputs = tokenizer.apply_chat_template(
-        chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-    if out.shape[1] <= inputs["input_ids"].shape[1]:
-        raise UserError(f"{model_dir}: reloaded model generated nothing")
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :])
-
-
-def heldout_accuracy(
-    model_dir: Path, eval_df: pl.DataFrame, heldout: pl.DataFrame, cfg: SFTParams
-) -> dict[str, float | int]:
-    """Greedy accuracy on the held-out in-distribution rows and as many out-of-distribution
-    eval rows: each solution generated, its programs run in the sandbox, its answer graded."""
-    from mathforge.generation.transformers_backend import TransformersGenerator
-    from mathforge.sampling import accuracy
-
-    device = "cpu" if cfg.use_cpu or not torch.cuda.is_available() else "cuda"
-    generator = TransformersGenerator(str(model_dir), device=device, threads=cfg.threads)
-    system = uses_system_prompt(model_dir)
-    out: dict[str, float | int] = {}
-    ood = eval_df.filter(pl.col("ood")) if "ood" in eval_df.columns else eval_df.clear()
-    ood = stratified_sample(ood.filter(pl.col("answer").is_not_null()), heldout.height, cfg.seed)
-    for name, rows in (("heldout", heldout), ("heldout_ood", ood)):
-        if rows.height:
-            score, _ = accuracy(
-                generator, rows, model_dir.name, system, cfg.eval_max_tokens, cfg.sandbox
-            )
-            out[f"{name}_accuracy"] = round(score, 4)
-            out[f"{name}_accuracy_problems"] = rows.height
-    return out
-
-
-def curve_csv(curve: list[dict[str, float]]) -> str:
-    lines = ["step,loss,learning_rate"]
-    lines += [f"{p['step']},{p['loss']:.6f},{p['learning_rate']:.8g}" for p in curve]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,27 +99,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         stage.validate(learned, SFT_EXAMPLES, row_count=examples.height)
         write_parquet(learned, tmp / EXAMPLES_FILE)
-        sample = check_generates(tmp, heldout["question"][0])
-        model = AutoModelForCausalLM.from_pretrained(tmp)
-        manifest = MODELS.frame(
-            [
-                {
-                    "stage": "sft",
-                    "model": name,
-                    "kind": "built",
-                    "parent": str(args.base_model),
-                    "parameters": sum(p.numel() for p in model.parameters()),
-                    "vocab_size": model.config.vocab_size,
-                    "system_prompt": system,
-                    "examples": examples.height,
-                    "load_check": "generate",
-                }
-            ]
+        probe = solve_prompt(heldout["question"][0], system=system)
+        sample = write_trained_manifest(
+            stage, tmp, name, args.base_model, system, examples.height, probe
         )
-        del model
-        stage.validate(manifest, MODELS, row_count=1)
-        write_parquet(manifest, tmp / MANIFEST_FILE)
-        metrics |= heldout_accuracy(tmp, eval_df, heldout, cfg)
+        metrics |= heldout_accuracy(tmp, eval_df, cfg)
         stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 
     by_subject = examples.group_by("subject").len().sort("subject")

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from mathforge.config import SynthesizeParams, load_params
 from mathforge.contracts.questions import QUESTIONS, REFERENCE_CHECKS
 from mathforge.contracts.seeds import SEEDS
-from mathforge.errors import run_stage
+from mathforge.errors import UserError, run_stage
 from mathforge.generation import build_generator
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet
@@ -40,10 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     cfg: SynthesizeParams = load_params("synthesize", args.params)
     stage = Stage("synthesize")
 
-    seeds = SEEDS.read(args.seeds)
+    run = Synthesis(cfg, stage, random.Random(cfg.seed), NoveltyPool(cfg.novelty_threshold))
+    seeds = run.in_domain(SEEDS.read(args.seeds))
+    if seeds.height == 0:
+        raise UserError(f"{args.seeds}: no seed inside domain.subjects {cfg.domain.subjects}")
     subjects = sorted(seeds["subject"].unique())
     paths = plan_paths(subjects, cfg)
-    run = Synthesis(cfg, stage, random.Random(cfg.seed), NoveltyPool(cfg.novelty_threshold))
     rows = run.seed_rows(seeds)
     lineage = lineage_seeds(seeds)
     generator = build_generator(cfg.self_instruct.endpoint) if "llm" in paths.values() else None

@@ -196,8 +196,9 @@ class SynthesizeParams(_Section):
         description="where reference solutions run to check they print their answer (the "
         "top-level sandbox section)",
     )
+    domain: DomainParams = Field(description="the top-level domain section")
 
-    shared: ClassVar[tuple[str, ...]] = ("sandbox",)
+    shared: ClassVar[tuple[str, ...]] = ("sandbox", "domain")
 
 
 # ------------------------------------------------------------------------ split
@@ -310,24 +311,11 @@ class BaseParams(_Section):
         return self
 
 
-# -------------------------------------------------------------------------- sft
-class SFTParams(_Section):
-    """SFT of every base.models entry on a small set of reference solutions (stage sft@<name>)."""
+# --------------------------------------------------------------------- training
+class TrainingParams(_Section):
+    """The optimizer and run settings every training stage shares (TRL's SFTTrainer)."""
 
     seed: int = Field(description="seed of the example draws and of training (data order, dropout)")
-    sources: list[Literal["seed", "programmatic", "llm"]] = Field(
-        min_length=1,
-        description="train rows whose generator is one of these give SFT examples (llm-written "
-        "solutions are left for RFT by default)",
-    )
-    max_examples: int | None = Field(
-        ge=1,
-        description="cap on SFT examples, drawn with `seed` stratified by subject; small on "
-        "purpose: reference solutions are scarce, RFT adds the rest (null = every eligible row)",
-    )
-    eval_examples: int = Field(
-        ge=1, description="eval-split reference solutions (drawn per subject) for held-out loss"
-    )
     max_steps: int = Field(ge=1, description="optimizer steps")
     batch_size: int = Field(ge=1, description="sequences per device per micro-batch")
     gradient_accumulation_steps: int = Field(
@@ -345,24 +333,83 @@ class SFTParams(_Section):
     weight_decay: float = Field(ge=0, description="AdamW weight decay")
     max_length: int = Field(ge=16, description="truncate prompt + completion to this many tokens")
     logging_steps: int = Field(
-        ge=1, description="log the train loss (plots/sft/<name>.csv) every this many steps"
+        ge=1, description="log the train loss (plots/<stage>/<name>.csv) every this many steps"
     )
     threads: int | None = Field(
         ge=1, description="torch CPU threads (null = torch's default; 1 beside other work)"
     )
     use_cpu: bool = Field(description="train on CPU even where a GPU is visible")
     bf16: bool = Field(description="bfloat16 mixed precision (GPU profile)")
-    eval_max_tokens: int = Field(
+    accuracy_problems: int = Field(
         ge=1,
-        description="held-out accuracy: greedy solutions of the eval_examples problems (and as "
-        "many out-of-distribution ones) are generated with this many new tokens, executed "
-        "and graded",
+        description="held-out accuracy (mathforge evaluate): this many eval-split problems, "
+        "stratified by subject and in/out of distribution, solved greedily, executed, graded",
     )
+    eval_max_tokens: int = Field(ge=1, description="new tokens per held-out solution")
     sandbox: SandboxParams = Field(
         description="where the held-out solutions run (the top-level sandbox section)"
     )
 
     shared: ClassVar[tuple[str, ...]] = ("sandbox",)
+
+
+# ----------------------------------------------------------------------- domain
+class DomainParams(_Section):
+    """Which subjects and skills the teacher draws: the problems of synthesize and the
+    pretraining corpus (the CPU default narrows it; see the README)."""
+
+    subjects: dict[str, list[str] | None] | None = Field(
+        description="subject -> the skills to draw (null: all of them); null: every subject "
+        "and skill of the teacher. Seeds outside it are dropped (reason outside_domain)"
+    )
+
+
+# ----------------------------------------------------------------------- corpus
+class CorpusParams(_Section):
+    """The pretraining stand-in: fresh teacher problems in formats other than the mixed
+    solution (stage corpus), disjoint from the splits and decontaminated like train."""
+
+    seed: int = Field(description="seed of the draws")
+    problems: int = Field(ge=1, description="problems drawn (before dropping any)")
+    hard_fraction: float = Field(ge=0, le=1, description="share of draws in the hard variant")
+    formats: list[Literal["program", "numbers", "reasoning_program"]] = Field(
+        min_length=1,
+        description="renderings of each problem: program (question -> the program), numbers "
+        "(question -> the numbers it gives, in order), reasoning_program (question and "
+        "reasoning -> the program)",
+    )
+    domain: DomainParams = Field(description="the top-level domain section")
+    split: SplitParams = Field(description="the split section: its decontamination rule")
+
+    shared: ClassVar[tuple[str, ...]] = ("domain", "split")
+
+
+# --------------------------------------------------------------------- pretrain
+class PretrainParams(TrainingParams):
+    """Pretraining every base.models entry on the corpus (stage pretrain@<name>)."""
+
+    heldout_rows: int = Field(
+        ge=1, description="corpus rows held out of training for the held-out loss"
+    )
+
+
+# -------------------------------------------------------------------------- sft
+class SFTParams(TrainingParams):
+    """SFT of every pretrained model on a small set of reference solutions (stage sft@<name>)."""
+
+    sources: list[Literal["seed", "programmatic", "llm"]] = Field(
+        min_length=1,
+        description="train rows whose generator is one of these give SFT examples (llm-written "
+        "solutions are left for RFT by default)",
+    )
+    max_examples: int | None = Field(
+        ge=1,
+        description="cap on SFT examples, drawn with `seed` stratified by subject; small on "
+        "purpose: reference solutions are scarce, RFT adds the rest (null = every eligible row)",
+    )
+    eval_examples: int = Field(
+        ge=1, description="eval-split reference solutions (drawn per subject) for held-out loss"
+    )
 
 
 # ----------------------------------------------------------------------- sample
@@ -418,9 +465,12 @@ class SampleParams(_Section):
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
+    "domain": DomainParams,
     "synthesize": SynthesizeParams,
     "split": SplitParams,
+    "corpus": CorpusParams,
     "base": BaseParams,
+    "pretrain": PretrainParams,
     "sft": SFTParams,
     "sample": SampleParams,
 }

@@ -15,16 +15,16 @@ out of distribution and per subject.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from mathforge.config import SandboxParams
+from mathforge.config import SandboxParams, TrainingParams
 from mathforge.errors import UserError
-from mathforge.generation import SamplingParams, TextGenerator
+from mathforge.generation import Chat, SamplingParams, TextGenerator
 from mathforge.modeling.directory import POINTER_FILE, uses_system_prompt
 from mathforge.sampling import grade_paths, majority_reference
 from mathforge.solution import solve_prompt
@@ -81,9 +81,11 @@ def evaluate(
     temperature: float = 0.0,
     max_tokens: int = 256,
     seed: int = 0,
+    prompt: Callable[[str], Chat] | None = None,
 ) -> tuple[dict[str, Any], pl.DataFrame]:
     """Generate, execute and grade `samples` solutions per problem; the report (JSON-able) and
-    the graded paths. `problems` needs question_id, subject, question, answer (and ood)."""
+    the graded paths. `problems` needs question_id, subject, question, answer (and ood).
+    `prompt` builds the chat for a question (default: the mixed-format `solve_prompt`)."""
     missing = [c for c in NEEDED if c not in problems.columns]
     if missing:
         raise UserError(f"problems lack column(s) {', '.join(missing)}")
@@ -97,7 +99,8 @@ def evaluate(
     if "ood" not in problems.columns:
         problems = problems.with_columns(ood=pl.lit(False))
 
-    chats = [solve_prompt(q, system=system) for q in problems["question"]]
+    build = prompt or (lambda question: solve_prompt(question, system=system))
+    chats = [build(q) for q in problems["question"]]
     params = SamplingParams(n=samples, temperature=temperature, max_tokens=max_tokens, seed=seed)
     paths = grade_paths(problems, generator.complete(chats, params), model, sandbox)
     solved_path = (pl.col("correct") == True).fill_null(False)  # noqa: E712
@@ -167,3 +170,26 @@ def model_generator(
         str(model_dir), device=device, batch_size=batch_size, threads=threads
     )
     return generator, uses_system_prompt(model_dir)
+
+
+def heldout_accuracy(
+    model_dir: Path, eval_split: pl.DataFrame, cfg: TrainingParams, prompt=None
+) -> dict[str, Any]:
+    """A training stage's held-out accuracy: `cfg.accuracy_problems` eval-split problems
+    (stratified, seeded), greedy, executed, graded; flat metrics with the intervals."""
+    device = "cpu" if cfg.use_cpu else "cuda"
+    generator, system = model_generator(model_dir, device=device, threads=cfg.threads)
+    generator.progress = False
+    problems = limit_problems(eval_split, cfg.accuracy_problems, cfg.seed)
+    report, _ = evaluate(
+        generator, problems, model=model_dir.name, system=system, sandbox=cfg.sandbox,
+        max_tokens=cfg.eval_max_tokens, seed=cfg.seed, prompt=prompt,
+    )  # fmt: skip
+    out: dict[str, Any] = {}
+    for key, group in (("heldout", "in_distribution"), ("heldout_ood", "ood")):
+        entry = report[group]
+        out[f"{key}_accuracy"] = entry["accuracy"]
+        out[f"{key}_accuracy_ci95"] = entry["ci95"]
+        out[f"{key}_accuracy_problems"] = entry["problems"]
+    out["heldout_error_kinds"] = report["error_kinds"]
+    return out

@@ -21,7 +21,8 @@ MODELS = Table(
     "check it passed before it was put in place.",
     glob="models/*/*/manifest.parquet",
     columns=(
-        Column("stage", pl.String, "the stage that wrote it", False, values=("base", "sft")),
+        Column("stage", pl.String, "the stage that wrote it", False,
+               values=("base", "pretrain", "sft")),
         Column("model", pl.String, "its name (a base.models key)", False,
                regex=r"^[a-z0-9][a-z0-9_-]*$"),
         Column("kind", pl.String, "built here, or a pointer to a pretrained one", False,
@@ -32,7 +33,7 @@ MODELS = Table(
         Column("vocab_size", pl.Int64, "tokenizer size; null for a pointer", between=(1, None)),
         Column("system_prompt", pl.Boolean, "prompts open with the format-teaching system "
                "message", False),
-        Column("examples", pl.Int64, "SFT examples it learned from; null for base",
+        Column("examples", pl.Int64, "training rows it learned from; null for base",
                between=(1, None)),
         Column("load_check", pl.String, "reloaded with from_pretrained and ran: forward (finite "
                "logits) or generate; skipped for a pointer", False,

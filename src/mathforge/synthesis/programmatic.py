@@ -75,10 +75,12 @@ def draw_subject(
     choose_variant: Callable[[random.Random], str],
     pool: NoveltyPool,
     max_draws: int,
+    skills: list[str] | None = None,
 ) -> SubjectDraws:
-    """Draw `subject` problems (skill uniform, variant from `choose_variant`) until
-    `quota` are kept by `pool` or `max_draws` problems have been drawn."""
-    skills = list(SUBJECTS[subject])
+    """Draw `subject` problems (skill uniform over `skills`, default all of the subject's;
+    variant from `choose_variant`) until `quota` are kept by `pool` or `max_draws` problems
+    have been drawn."""
+    skills = list(skills or SUBJECTS[subject])
     result = SubjectDraws()
     while len(result.kept) < quota and result.drawn < max_draws:
         n = min(quota - len(result.kept), max_draws - result.drawn)

@@ -26,7 +26,7 @@ from mathforge.lineage import question_id
 from mathforge.stage import Stage
 from mathforge.synthesis.programmatic import NoveltyPool, draw_subject
 from mathforge.synthesis.self_instruct import Candidate, synthesize_subject
-from mathforge.teacher import SUBJECTS
+from mathforge.teacher import SUBJECTS, domain_skills
 
 Row = dict[str, Any]
 
@@ -78,6 +78,23 @@ class Synthesis:
     def count(self, subject: str) -> Counter[str]:
         return self.counts.setdefault(subject, Counter())
 
+    def in_domain(self, seeds: pl.DataFrame) -> pl.DataFrame:
+        """The seeds of the domain's subjects and skills; the others are dropped
+        (`outside_domain`). Without a domain (`domain.subjects: null`) every seed stays."""
+        if self.cfg.domain.subjects is None:
+            return seeds
+        skills = domain_skills(self.cfg.domain.subjects)
+        inside = [skill in skills.get(subject, ()) for subject, skill in
+                  seeds.select("subject", "skill").iter_rows()]  # fmt: skip
+        for seed in seeds.filter(~pl.Series(inside, dtype=pl.Boolean)).iter_rows(named=True):
+            self.stage.drop(
+                "outside_domain",
+                subject=seed["subject"],
+                question=seed["question"],
+                detail={"seed_id": seed["seed_id"], "skill": seed["skill"]},
+            )
+        return seeds.filter(pl.Series(inside, dtype=pl.Boolean))
+
     def seed_rows(self, seeds: pl.DataFrame) -> list[Row]:
         """Seeds open the pool, as in Self-Instruct; a repeated seed question is dropped."""
         rows = []
@@ -110,8 +127,10 @@ class Synthesis:
     def programmatic_rows(
         self, subject: str, lineage: dict[tuple[str, str], list[str]]
     ) -> list[Row]:
-        """In-distribution then out-of-distribution draws of one subject's teacher."""
+        """In-distribution then out-of-distribution draws of one subject's teacher (the
+        domain's skills of it)."""
         cfg, rows, c = self.cfg, [], self.count(subject)
+        skills = domain_skills(cfg.domain.subjects).get(subject)
 
         def in_dist(r: random.Random) -> str:
             return "hard" if r.random() < cfg.hard_fraction else "base"
@@ -127,6 +146,7 @@ class Synthesis:
                 choose_variant=choose,
                 pool=self.pool,
                 max_draws=int(quota * cfg.max_draws_factor),
+                skills=skills,
             )
             self.progress(quota)
             for p in draws.kept:

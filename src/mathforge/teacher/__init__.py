@@ -29,7 +29,7 @@ from mathforge.teacher import (
 from mathforge.teacher.base import VARIANTS, Problem, Skill
 from mathforge.teacher.framing import framed
 
-__all__ = ["SUBJECTS", "VARIANTS", "Problem", "Skill", "generate"]
+__all__ = ["SUBJECTS", "VARIANTS", "Problem", "Skill", "domain_skills", "generate"]
 
 _MODULES = {
     "arithmetic": arithmetic,
@@ -56,3 +56,30 @@ def generate(subject: str, skill: str, rng: random.Random, variant: str) -> Prob
     if skill not in skills:
         raise KeyError(f"unknown skill {skill!r} for {subject!r}; known: {', '.join(skills)}")
     return skills[skill](rng, variant)
+
+
+def domain_skills(subjects: dict[str, list[str] | None] | None) -> dict[str, list[str]]:
+    """The teacher's subject -> skills restricted to a domain (`domain.subjects` in params:
+    null = everything, a subject's null = all its skills); unknown names are a ParamsError."""
+    from mathforge.config import ParamsError, closest
+
+    if subjects is None:
+        return {subject: list(skills) for subject, skills in SUBJECTS.items()}
+    out = {}
+    for subject, skills in subjects.items():
+        if subject not in SUBJECTS:
+            raise ParamsError(
+                f"domain.subjects: unknown subject '{subject}'; known: {', '.join(SUBJECTS)}"
+                + closest(subject, SUBJECTS)
+            )
+        known = list(SUBJECTS[subject])
+        for skill in skills or []:
+            if skill not in known:
+                raise ParamsError(
+                    f"domain.subjects.{subject}: unknown skill '{skill}'; known: "
+                    f"{', '.join(known)}" + closest(skill, known)
+                )
+        out[subject] = list(skills) if skills else known
+    if not out:
+        raise ParamsError("domain.subjects: names no subject (null means every subject)")
+    return out

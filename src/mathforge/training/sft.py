@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 import torch
 
-from mathforge.config import SFTParams
+from mathforge.config import SFTParams, TrainingParams
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
 
@@ -66,6 +66,17 @@ def prompt_completion_rows(df: pl.DataFrame, system: bool = True) -> list[dict[s
     ]
 
 
+def chat_rows(prompts: Sequence[str], completions: Sequence[str]) -> list[dict[str, Any]]:
+    """Prompt-completion chat rows from a user message and the assistant's answer each."""
+    return [
+        {
+            "prompt": [{"role": "user", "content": prompt}],
+            "completion": [{"role": "assistant", "content": completion}],
+        }
+        for prompt, completion in zip(prompts, completions, strict=True)
+    ]
+
+
 def to_dataset(df: pl.DataFrame, system: bool = True):
     """The prompt-completion rows as a `datasets.Dataset` (only the two columns TRL reads)."""
     from datasets import Dataset
@@ -73,7 +84,7 @@ def to_dataset(df: pl.DataFrame, system: bool = True):
     return Dataset.from_list(prompt_completion_rows(df, system))
 
 
-def sft_config(cfg: SFTParams, output_dir: Path):
+def sft_config(cfg: TrainingParams, output_dir: Path):
     """TRL's SFTConfig from our params: CPU-safe, no checkpoints, no hub, no progress bars."""
     from trl import SFTConfig
 
@@ -112,12 +123,21 @@ def train_sft(
     out_dir: Path,
     system: bool = True,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
-    """Fine-tune the model at `model_path` on `train_rows`, save model + tokenizer to `out_dir`.
+    """Fine-tune the model at `model_path` on the reference solutions of `train_rows` (the
+    mixed format, `solve_prompt`; `system`: with the format-teaching system message)."""
+    return train_chat(
+        model_path, to_dataset(train_rows, system), to_dataset(eval_rows, system), cfg, out_dir
+    )
 
-    `system`: whether prompts carry the format-teaching system message (`solve_prompt`).
+
+def train_chat(
+    model_path: str, train, held_out, cfg: TrainingParams, out_dir: Path
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Train the model at `model_path` on prompt-completion chat rows (`datasets.Dataset`s,
+    loss on the completions only) and save model + tokenizer to `out_dir`.
 
     Returns the metrics (final train loss, steps, examples, tokens, seconds, held-out loss
-    on `eval_rows` before and after) and the training curve, one entry per logging step.
+    on `held_out` before and after) and the training curve, one entry per logging step.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
@@ -132,8 +152,8 @@ def train_sft(
         trainer = SFTTrainer(
             model=model,
             args=args,
-            train_dataset=to_dataset(train_rows, system),
-            eval_dataset=to_dataset(eval_rows, system),
+            train_dataset=train,
+            eval_dataset=held_out,
             processing_class=tokenizer,
         )
         prepared = trainer.train_dataset
@@ -162,16 +182,16 @@ def train_sft(
     steps = int(trainer.state.global_step)
     effective_batch = cfg.batch_size * cfg.gradient_accumulation_steps
     metrics = {
-        "examples": train_rows.height,
+        "examples": len(train),
         "example_tokens": example_tokens,
         "completion_tokens": completion_tokens,
         "steps": steps,
         "effective_batch_size": effective_batch,
-        "epochs": round(steps * effective_batch / max(train_rows.height, 1), 3),
+        "epochs": round(steps * effective_batch / max(len(train), 1), 3),
         "sequences_seen": steps * effective_batch,
         "train_loss_final": round(curve[-1]["loss"], 5) if curve else None,
         "train_loss_mean": round(float(result.training_loss), 5),
-        "heldout_examples": eval_rows.height,
+        "heldout_examples": len(held_out),
         "heldout_loss_before": round(float(before), 5),
         "heldout_loss": round(float(after), 5),
         "train_seconds": round(seconds, 2),
@@ -180,5 +200,12 @@ def train_sft(
     }
     for value in (metrics["heldout_loss"], metrics["train_loss_mean"]):
         if not math.isfinite(value):
-            raise FloatingPointError(f"SFT diverged: loss {value}")
+            raise FloatingPointError(f"training diverged: loss {value}")
     return metrics, curve
+
+
+def curve_csv(curve: list[dict[str, float]]) -> str:
+    """The training curve as the stage's plot file: step, loss, learning_rate."""
+    lines = ["step,loss,learning_rate"]
+    lines += [f"{p['step']},{p['loss']:.6f},{p['learning_rate']:.8g}" for p in curve]
+    return "\n".join(lines) + "\n"
