@@ -17,14 +17,14 @@ from tiny_models import save_tiny_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from mathforge.config import ParamsError, load_params  # noqa: E402
-from mathforge.generation import Completion  # noqa: E402
-from mathforge.generation.transformers_backend import TransformersGenerator  # noqa: E402
+from mathforge.evaluation import evaluate, limit_problems, model_generator  # noqa: E402
 from mathforge.modeling.directory import uses_system_prompt  # noqa: E402
 from mathforge.modeling.tokenizer import EOS  # noqa: E402
-from mathforge.solution import render_solution, solve_prompt  # noqa: E402
+from mathforge.solution import solve_prompt  # noqa: E402
 from mathforge.splitting import stratified_sample  # noqa: E402
 from mathforge.teacher import SUBJECTS, VARIANTS, generate  # noqa: E402
 from mathforge.training.sft import (  # noqa: E402
+    plain_loss_trainer,
     prompt_completion_rows,
     select_examples,
     sft_config,
@@ -184,6 +184,24 @@ def test_loss_covers_the_completion_only(base_dir, problems, tmp_path):
         assert (labels[n : n + len(trained)] != -100).all()  # the completion, contiguous
 
 
+def test_the_plain_loss_is_trls_loss(base_dir, problems, tmp_path):
+    """The trainer the stages use computes the model's own cross-entropy instead of TRL's
+    chunked fused LM head: on the same batch the loss is the same."""
+    trl_trainer = trainer_for(base_dir, problems.head(4), tmp_path)
+    plain = plain_loss_trainer()(
+        model=AutoModelForCausalLM.from_pretrained(base_dir),
+        args=trl_trainer.args,
+        train_dataset=to_dataset(problems.head(4)),
+        processing_class=AutoTokenizer.from_pretrained(base_dir),
+    )
+    batch = trl_trainer.data_collator([trl_trainer.train_dataset[i] for i in range(4)])
+    with torch.no_grad():
+        theirs = trl_trainer.compute_loss(trl_trainer.model, dict(batch))
+        ours = plain.compute_loss(plain.model, dict(batch))
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
+    assert float(ours) > 1.0  # an untrained model: not a trivially equal zero
+
+
 def test_sft_lowers_the_loss_and_saves_a_model_that_generates(base_dir, problems, tmp_path):
     repeated = pl.concat([problems.head(4)] * 4)
     cfg = load_params("sft", ROOT / "params.yaml", {**FAST, "max_steps": 12})
@@ -209,33 +227,7 @@ def test_sft_lowers_the_loss_and_saves_a_model_that_generates(base_dir, problems
 
 
 # --------------------------------------------------------------------- stage
-class ScriptedSolver:
-    """Stands in for the trained model's greedy decoding in the held-out accuracy: answers
-    in-distribution problems with their reference solution, and out-of-distribution ones
-    right and wrong by turns (the first right), so the accuracies are known: 1.0 and 0.5."""
-
-    def __init__(self, problems: pl.DataFrame):
-        self.solution = dict(problems.select("question", "solution").iter_rows())
-        self.ood = set(problems.filter(pl.col("ood"))["question"])
-        self.calls: list[tuple[list[str], list[list[dict]], object]] = []
-
-    def question(self, chat: list[dict]) -> str:
-        (question,) = (q for q in self.solution if solve_prompt(q)[-1] == chat[-1])
-        return question
-
-    def __call__(self, chats, params):
-        questions = [self.question(c) for c in chats]
-        self.calls.append((questions, chats, params))
-        out = []
-        for i, question in enumerate(questions):
-            text = self.solution[question]
-            if question in self.ood and i % 2:
-                text = render_solution("Guess.", ["print(-12345)"], "-12345")
-            out.append([Completion(text, 10, 20, "stop")])
-        return out
-
-
-def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path, monkeypatch):
+def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     train = problems.with_columns(
         pl.when(pl.int_range(pl.len()) < 3)
         .then(pl.lit("seed"))
@@ -247,10 +239,9 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path, monk
     train.write_parquet(tmp_path / "train.parquet")
     eval_df = problems.with_columns(ood=pl.int_range(pl.len()) % 2 == 0)
     eval_df.write_parquet(tmp_path / "eval.parquet")
-    sft = {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2, "eval_max_tokens": 16}
+    sft = {**FAST, "max_examples": 10, "max_steps": 3, "logging_steps": 2, "eval_max_tokens": 16,
+           "accuracy_problems": 8}  # fmt: skip
     write_tiny_params(tmp_path / "params.yaml", sft=sft)
-    solver = ScriptedSolver(eval_df)
-    monkeypatch.setattr(TransformersGenerator, "complete", lambda gen, chats, p: solver(chats, p))
     out = tmp_path / "models" / "sft" / "tiny"
     metrics = tmp_path / "metrics" / "sft" / "tiny.json"
     plot = tmp_path / "plots" / "sft" / "tiny.csv"
@@ -263,16 +254,22 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path, monk
     assert report["dropped_over_max_examples"] == train.height - 3 - 10
     assert "llm" not in report["examples_by_generator"]
     assert report["train_loss_final"] > 0 and report["train_seconds"] > 0
-    # held-out accuracy: greedy solutions of 4 in-distribution and 4 ood eval problems, each
-    # executed and graded (the scripted solver: every in-distribution one right, 2 ood ones)
+    # held-out accuracy: mathforge evaluate on 8 eval problems, stratified (4 in distribution,
+    # 4 ood), greedy, executed, graded: the same report the command gives for this model
     assert report["heldout_accuracy_problems"] == report["heldout_ood_accuracy_problems"] == 4
-    assert (report["heldout_accuracy"], report["heldout_ood_accuracy"]) == (1.0, 0.5)
-    (in_dist, in_chats, greedy), (ood, ood_chats, _) = solver.calls
-    assert (greedy.n, greedy.temperature, greedy.max_tokens) == (1, 0.0, 16)
-    assert len(set(in_dist)) == len(set(ood)) == 4
-    assert not set(in_dist) & solver.ood and set(ood) <= solver.ood
-    # the base model's prompt setting (system message on), as sampling will prompt it
-    assert [*in_chats, *ood_chats] == [solve_prompt(q) for q in [*in_dist, *ood]]
+    cfg = load_params("sft", tmp_path / "params.yaml")
+    generator, system = model_generator(out, threads=1)
+    direct, _ = evaluate(
+        generator, limit_problems(eval_df, 8, cfg.seed), model="tiny", system=system,
+        sandbox=cfg.sandbox, max_tokens=16, seed=cfg.seed,
+    )  # fmt: skip
+    assert report["heldout_accuracy"] == direct["in_distribution"]["accuracy"]
+    assert report["heldout_ood_accuracy_ci95"] == direct["ood"]["ci95"]
+    assert sum(report["heldout_error_kinds"].values()) == 8
+    assert report["sandbox_isolation"] == "bubblewrap"
+    manifest = pl.read_parquet(out / "manifest.parquet").row(0, named=True)
+    assert (manifest["stage"], manifest["model"], manifest["examples"]) == ("sft", "tiny", 10)
+    assert manifest["parent"] == str(base_dir) and manifest["load_check"] == "generate"
     curve = pl.read_csv(plot)
     assert curve.columns == ["step", "loss", "learning_rate"]
     assert curve["step"].to_list() == [1, 2]

@@ -112,7 +112,24 @@ def sft_config(cfg: TrainingParams, output_dir: Path):
         bf16=cfg.bf16,
         activation_checkpointing=False,
         dataloader_num_workers=0,
+        # Batches of similar lengths: the corpus mixes 60- and 250-token rows, and padding to
+        # the longest made a step 1.9x slower (benchmarks/bench_training.py).
+        train_sampling_strategy="group_by_length",
     )
+
+
+def plain_loss_trainer():
+    """TRL's SFTTrainer computing the loss with the model's own cross-entropy (the same mean
+    over completion tokens) instead of TRL's chunked fused LM head, whose tiles cost these
+    tiny CPU models 1.4x a step and which feeds only the entropy / token-accuracy logs."""
+    from trl import SFTTrainer
+
+    class PlainLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**inputs, use_cache=False, num_items_in_batch=num_items_in_batch)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    return PlainLossSFTTrainer
 
 
 def train_sft(
@@ -140,7 +157,6 @@ def train_chat(
     on `held_out` before and after) and the training curve, one entry per logging step.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTTrainer
 
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -149,7 +165,7 @@ def train_chat(
     # The Trainer wants a working directory; nothing is saved there (save_strategy="no").
     with tempfile.TemporaryDirectory(prefix="sft-trainer-") as scratch:
         args = sft_config(cfg, Path(scratch))
-        trainer = SFTTrainer(
+        trainer = plain_loss_trainer()(
             model=model,
             args=args,
             train_dataset=train,
