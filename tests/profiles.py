@@ -13,9 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
     "synthesize": {"per_subject": 12, "ood_per_subject": 4},
+    "corpus": {"problems": 60},
+    "pretrain": {
+        "max_steps": 2, "batch_size": 4, "heldout_rows": 8, "logging_steps": 1,
+        "accuracy_problems": 4, "eval_max_tokens": 16, "threads": 1,
+    },
     "sft": {
         "max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1,
-        "eval_max_tokens": 32,
+        "accuracy_problems": 4, "eval_max_tokens": 32,
     },
     "sample": {"max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2]},
 }  # fmt: skip

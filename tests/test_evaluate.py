@@ -130,9 +130,9 @@ def test_a_missing_or_foreign_model_directory_is_a_clear_error(tmp_path):
         model_generator(tmp_path / "notes")
 
 
-def test_the_command_writes_the_report_and_prints_the_table(tmp_path):
+def test_the_command_writes_the_report_and_prints_the_table(tmp_path, tiny_tokenizer):
     model = tmp_path / "policy"
-    save_tiny_model(model, PROBLEMS["question"].to_list(), system_prompt=False)
+    save_tiny_model(model, tiny_tokenizer, system_prompt=False)
     split = tmp_path / "test.parquet"
     PROBLEMS.write_parquet(split)
     out = tmp_path / "eval.json"
@@ -151,3 +151,25 @@ def test_the_command_writes_the_report_and_prints_the_table(tmp_path):
         app, ["evaluate", "--model", str(tmp_path), "--split", str(split), "--output", str(out)]
     )
     assert bad.exit_code == 1 and "is not a model directory" in " ".join(bad.output.split())
+
+
+def test_the_command_evaluates_an_endpoint_from_backend_settings(openai_server, tmp_path):
+    openai_server.respond = scripted({i: [2 * i] for i in range(6)})  # all right
+    engine = tmp_path / "engine.yaml"
+    engine.write_text(
+        f"backend: openai\nbase_url: {openai_server.base_url}\nmodel: toy\n"
+        "api_key_env: NO_SUCH_KEY\nconcurrency: 2\nmax_retries: 0\ntimeout_s: 10\n"
+    )
+    split, out = tmp_path / "test.parquet", tmp_path / "eval.json"
+    PROBLEMS.write_parquet(split)
+    args = ["evaluate", "--engine", str(engine), "--split", str(split), "--output", str(out),
+            "--params", str(ROOT / "params.yaml")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["model"] == "toy" and report["overall"]["accuracy"] == 1.0
+    # the endpoint got the format-teaching system message
+    assert openai_server.requests[-1].body["messages"][0]["role"] == "system"
+    engine.write_text("backend: vllm\ntensor_parallel_size: 1\n")
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code == 1 and "not backend settings" in " ".join(bad.output.split())

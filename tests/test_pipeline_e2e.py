@@ -32,6 +32,7 @@ from mathforge.lineage import question_id
 
 ROOT = Path(__file__).resolve().parents[1]
 SFT = {"sft@policy_small", "sft@policy_tiny"}
+PRETRAIN = {"pretrain@policy_small", "pretrain@policy_tiny"}
 PATHS = TINY["sample"]["max_problems"] * TINY["sample"]["n"] * 2  # two policy models
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,9 @@ def pipeline(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny profile"], repo)
     first = run(["dvc", "repro"], repo)
-    assert stages_run(first) == {"taxonomy", "synthesize", "split", "base", *SFT, "sample"}
+    assert stages_run(first) == {
+        "taxonomy", "synthesize", "split", "corpus", "base", *PRETRAIN, *SFT, "sample"
+    }  # fmt: skip
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "repro"], repo)
     return repo
@@ -109,9 +112,14 @@ def test_outputs_are_written_and_traceable(pipeline):
     splits = {
         s: pl.read_parquet(repo / f"data/splits/{s}.parquet") for s in ("train", "eval", "test")
     }
-    subjects = set(seeds["subject"])
-    assert len(subjects) >= 7
+    assert len(set(seeds["subject"])) >= 7  # every shipped seed file
+    domain = yaml.safe_load((repo / "params.yaml").read_text())["domain"]["subjects"]
+    subjects = set(questions["subject"])
+    assert subjects == set(domain)  # the default domain's subjects only
     programmatic = questions.filter(pl.col("generator") == "programmatic")
+    assert set(zip(programmatic["subject"], programmatic["skill"], strict=True)) <= {
+        (subject, skill) for subject, skills in domain.items() for skill in skills
+    }
     # Every subject reached its tiny quota, in and out of distribution.
     per = programmatic.group_by("subject", pl.col("variant") == "ood").len()
     assert per.height == 2 * len(subjects) and per["len"].min() >= 4
@@ -135,10 +143,14 @@ def test_outputs_are_written_and_traceable(pipeline):
     rejects = pl.read_parquet(repo / "data/questions/rejects.parquet")
     by_reason = dict(rejects.group_by("reason").len().iter_rows())
     assert by_reason.get("not_novel", 0) > 0
-    assert set(by_reason) <= {"not_novel", "duplicate_question"}
+    outside = [
+        s for s in seeds.iter_rows(named=True) if s["skill"] not in domain.get(s["subject"], [])
+    ]
+    assert by_reason["outside_domain"] == len(outside) > 0
+    assert set(by_reason) <= {"not_novel", "duplicate_question", "outside_domain"}
     assert synth["rejects"] == rejects.height
     assert {f"dropped_{r}": n for r, n in by_reason.items()} == {
-        k: v for k, v in synth["totals"].items() if k.startswith("dropped_")
+        k: v for k, v in synth.items() if k.startswith("dropped_")
     }
     for subject, reason, n in rejects.group_by("subject", "reason").len().rows():
         assert synth["per_subject"][subject][f"dropped_{reason}"] == n
@@ -184,14 +196,15 @@ def test_query_answers_from_the_views(pipeline):
 
 def test_exp_run_reruns_only_what_a_param_touches(repo):
     # One model's size: base reruns (it builds every model) and writes policy_small and the
-    # tokenizer byte for byte as before, so only policy_tiny's SFT and sampling rerun after it.
+    # tokenizer byte for byte as before, so only policy_tiny's pretraining, SFT and sampling
+    # rerun after it.
     params = yaml.safe_load((repo / "params.yaml").read_text())
     size = params["base"]["models"]["policy_tiny"]["intermediate_size"] // 2
     proc = run(
         ["dvc", "exp", "run", "-S", f"base.models.policy_tiny.intermediate_size={size}"], repo
     )
-    assert stages_run(proc) == {"base", "sft@policy_tiny", "sample"}
-    assert "Stage 'sft@policy_small' didn't change" in proc.stdout + proc.stderr
+    assert stages_run(proc) == {"base", "pretrain@policy_tiny", "sft@policy_tiny", "sample"}
+    assert "Stage 'pretrain@policy_small' didn't change" in proc.stdout + proc.stderr
     # A sampling param: the last stage alone.
     temperature = round(params["sample"]["temperature"] + 0.1, 3)
     proc = run(["dvc", "exp", "run", "-S", f"sample.temperature={temperature}"], repo)

@@ -218,9 +218,17 @@ def _print_report(report: dict) -> None:
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option(help="a model directory (models/sft/<name>, ...)")],
-    split: Annotated[Path, typer.Option(help="problems: a split's Parquet file")],
-    output: Annotated[Path, typer.Option(help="where the JSON report goes")],
+    model: Annotated[
+        Path | None, typer.Option(help="a model directory (models/sft/<name>, ...)")
+    ] = None,
+    split: Annotated[Path, typer.Option(help="problems: a split's Parquet file")] = Path(
+        "data/splits/test.parquet"
+    ),
+    output: Annotated[Path, typer.Option(help="where the JSON report goes")] = Path("eval.json"),
+    engine: Annotated[
+        Path | None,
+        typer.Option(help="YAML backend settings (sample.engine's shape, or an openai endpoint)"),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(help="at most N problems, stratified by subject and ood, seeded")
     ] = None,
@@ -236,19 +244,25 @@ def evaluate(
     ] = (Path("params.yaml")),
 ) -> None:
     """Accuracy of a model on a split: generate, run in the sandbox, grade; with intervals."""
+    from mathforge.evaluation import engine_generator, limit_problems, model_generator
     from mathforge.evaluation import evaluate as run_evaluation
-    from mathforge.evaluation import limit_problems, model_generator
 
     try:
-        generator, system = model_generator(
-            model, device=device, batch_size=batch_size, threads=threads
-        )
+        if engine is not None:
+            generator, system, name = engine_generator(engine, model)
+        elif model is not None:
+            generator, system = model_generator(
+                model, device=device, batch_size=batch_size, threads=threads
+            )
+            name = model.name
+        else:
+            raise UserError("give --model DIR (a model directory) or --engine FILE")
         if not split.is_file():
             raise UserError(f"split file {split} not found")
         problems = limit_problems(pl.read_parquet(split), limit, seed)
         sandbox = load_params("sandbox", params)
         report, _ = run_evaluation(
-            generator, problems, model=model.name, system=system, sandbox=sandbox,
+            generator, problems, model=name, system=system, sandbox=sandbox,
             samples=samples, temperature=temperature, max_tokens=max_tokens, seed=seed,
         )  # fmt: skip
     except (UserError, ParamsError, SandboxUnavailable) as e:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from mathforge.config import SandboxParams, TrainingParams
 from mathforge.errors import UserError
@@ -152,11 +153,8 @@ def evaluate(
     return report, paths
 
 
-def model_generator(
-    model_dir: Path, *, device: str = "cpu", batch_size: int = 64, threads: int | None = None
-) -> tuple[TextGenerator, bool]:
-    """The transformers backend over a model directory, and whether its prompts carry the
-    system message; a clear error when `model_dir` is missing or not a model directory."""
+def check_model_dir(model_dir: Path) -> None:
+    """A clear error when `model_dir` is missing or not a model directory."""
     if not model_dir.exists():
         raise UserError(f"model directory {model_dir} not found")
     if not (model_dir / "config.json").is_file() and not (model_dir / POINTER_FILE).is_file():
@@ -164,6 +162,14 @@ def model_generator(
             f"{model_dir} is not a model directory: it has neither config.json (a saved model) "
             f"nor {POINTER_FILE} (a pretrained pointer)"
         )
+
+
+def model_generator(
+    model_dir: Path, *, device: str = "cpu", batch_size: int = 64, threads: int | None = None
+) -> tuple[TextGenerator, bool]:
+    """The transformers backend over a model directory, and whether its prompts carry the
+    system message; a clear error when `model_dir` is missing or not a model directory."""
+    check_model_dir(model_dir)
     from mathforge.generation.transformers_backend import TransformersGenerator
 
     generator = TransformersGenerator(
@@ -193,3 +199,43 @@ def heldout_accuracy(
         out[f"{key}_accuracy_problems"] = entry["problems"]
     out["heldout_error_kinds"] = report["error_kinds"]
     return out
+
+
+def engine_generator(engine: Path, model_dir: Path | None) -> tuple[TextGenerator, bool, str]:
+    """A generator from a YAML file of backend settings (the shape of `sample.engine`, or an
+    `openai` endpoint) and, for a local backend, the model directory; also whether prompts
+    carry the system message (the model directory's setting; always for an endpoint) and the
+    model's name for the report."""
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    from mathforge.config import (
+        OpenAIBackendParams,
+        TransformersBackendParams,
+        VLLMBackendParams,
+    )
+    from mathforge.generation import build_generator
+
+    if not engine.is_file():
+        raise UserError(f"engine settings file {engine} not found")
+    raw = yaml.safe_load(engine.read_text(encoding="utf-8"))
+    union = TypeAdapter(
+        Annotated[
+            OpenAIBackendParams | TransformersBackendParams | VLLMBackendParams,
+            Field(discriminator="backend"),
+        ]
+    )
+    try:
+        cfg = union.validate_python(raw)
+    except ValidationError as err:
+        raise UserError(f"{engine}: not backend settings: {err}") from None
+    if isinstance(cfg, OpenAIBackendParams):
+        return build_generator(cfg), True, cfg.model or "endpoint"
+    if model_dir is None:
+        raise UserError(f"{engine}: backend {cfg.backend} needs --model DIR")
+    check_model_dir(model_dir)
+    return (
+        build_generator(cfg, model_path=str(model_dir)),
+        uses_system_prompt(model_dir),
+        model_dir.name,
+    )
