@@ -31,7 +31,7 @@ from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_text
-from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
+from mathforge.modeling import POINTER_FILE, PROMPT_FILE, resolve_model_path, uses_system_prompt
 from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.prompts import render
 from mathforge.stage import Stage, atomic_dir
@@ -56,6 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.base_model.is_dir():
         raise UserError(f"base model {args.base_model} not found (run `dvc repro base`)")
     stage = Stage("pretrain")
+    if (args.base_model / POINTER_FILE).is_file():  # GPU profile: a real pretrained model
+        with atomic_dir(args.out_dir) as tmp:
+            shutil.copytree(args.base_model, tmp, dirs_exist_ok=True)
+        write_json(stage.metrics(model=args.out_dir.name, skipped="a pretrained model"),
+                   args.metrics)  # fmt: skip
+        write_text("step,loss,learning_rate\n", args.plot)
+        print(f"pretrain {args.out_dir.name}: {args.base_model} is pretrained already; copied")
+        return
 
     corpus = CORPUS.read(args.corpus, ["row_id", "prompt", "completion"]).sort("row_id")
     if corpus.height <= cfg.heldout_rows:
