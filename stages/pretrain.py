@@ -41,7 +41,8 @@ from mathforge.training.sft import chat_rows, curve_csv, train_chat
 
 def program_prompt(question: str) -> list[dict[str, str]]:
     """The corpus's program format: the question, then the request for a program."""
-    return [{"role": "user", "content": render(TEMPLATE, format="program", question=question)}]
+    prompt = render(TEMPLATE, format="program", question=question).strip()
+    return [{"role": "user", "content": prompt}]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,6 @@
 """`mathforge check` validates params.yaml and dvc.yaml's params before DVC touches anything."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def test_a_renamed_key_fails_with_file_key_allowed_keys_and_closest_match(tmp_pa
     root = repo_copy(tmp_path)
     params = root / "params.yaml"
     text = params.read_text()
-    assert "\n  n: 4 " in text
-    params.write_text(text.replace("\n  n: 4 ", "\n  nn: 4 "))  # the typo of the issue
+    typo = re.sub(r"\n  n: (\d+) ", r"\n  nn: \1 ", text, count=1)  # the typo of the issue
+    assert typo != text
+    params.write_text(typo)
     result = check(root)
     assert result.exit_code == 1
     out = " ".join(result.output.split())  # rich may wrap long lines

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from profiles import write_tiny_params
 
 from mathforge.config import load_params
@@ -26,13 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_template_renders_each_format():
     q = "What is 2 + 3?"
-    assert render(TEMPLATE, format="program", question=q) == (
+    assert render(TEMPLATE, format="program", question=q).strip() == (
         "What is 2 + 3?\n\nWrite a Python program that prints the answer."
     )
-    assert render(TEMPLATE, format="numbers", question=q).endswith(
-        "List the numbers this problem gives, in order."
+    assert (
+        render(TEMPLATE, format="numbers", question=q)
+        .strip()
+        .endswith("List the numbers this problem gives, in order.")
     )
-    assert render(TEMPLATE, format="reasoning_program", question=q, reasoning="Add.") == (
+    assert render(TEMPLATE, format="reasoning_program", question=q, reasoning="Add.").strip() == (
         "What is 2 + 3?\n\nReasoning: Add.\n\nWrite the Python program for this reasoning."
     )
 
@@ -87,11 +90,10 @@ def split_frames(tmp_path: Path) -> tuple[Path, pl.DataFrame]:
 
 def test_the_stage_keeps_no_split_problem_and_no_contaminated_one(tmp_path):
     splits, frame = split_frames(tmp_path)
-    params = write_tiny_params(
-        tmp_path / "params.yaml",
-        corpus={"problems": 400},
-        domain={"subjects": {"number_theory": ["gcd", "lcm"]}},
-    )
+    params = write_tiny_params(tmp_path / "params.yaml", corpus={"problems": 400})
+    raw = yaml.safe_load(params.read_text())
+    raw["domain"]["subjects"] = {"number_theory": ["gcd", "lcm"]}  # replaced, not merged
+    params.write_text(yaml.safe_dump(raw))
     out, metrics = tmp_path / "corpus", tmp_path / "corpus.json"
     corpus_stage.main([str(splits), str(out), str(metrics), "--params", str(params)])
 
@@ -108,7 +110,7 @@ def test_the_stage_keeps_no_split_problem_and_no_contaminated_one(tmp_path):
     assert all(h is None or h.overlap < cfg.decontam_threshold for h in overlaps)
     # every draw is kept or dropped with its reason, counted under the same name
     assert report["problems"] + rejects.height == 400
-    assert corpus.height == report["problems"] * 3
+    assert corpus.height == report["problems"] * len(load_params("corpus", params).formats)
     reasons = dict(rejects.group_by("reason").len().iter_rows())
     assert reasons.get("contaminated", 0) > 0  # the tiny draw repeats templates of the splits
     assert {f"dropped_{r}": n for r, n in reasons.items()} == {

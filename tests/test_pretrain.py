@@ -53,6 +53,7 @@ def inputs(tmp_path_factory, tiny_tokenizer) -> Path:
 
 
 def run(root: Path, out: Path, **pretrain) -> dict:
+    out.parent.mkdir(parents=True, exist_ok=True)
     params = write_tiny_params(out.parent / "params.yaml", pretrain=pretrain)
     argv = [root / "corpus.parquet", root / "eval.parquet", root / "base" / "tiny", out,
             out.parent / "metrics.json", out.parent / "curve.csv"]  # fmt: skip

@@ -96,7 +96,8 @@ def test_auto_serves_unknown_subjects_with_self_instruct(tmp_path, seeds, openai
                 "problems_per_response": 3,
                 "endpoint": {"base_url": openai_server.base_url, "model": "toy", "max_retries": 0},
             },
-        }
+        },
+        "domain": {"subjects": None},  # every subject: topology has no teacher, llm serves it
     }
     write_tiny_params(tmp_path / "params.yaml", **params)
     out = tmp_path / "questions"
