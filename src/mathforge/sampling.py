@@ -30,9 +30,9 @@ import polars as pl
 
 from mathforge.config import SampleParams, SandboxParams
 from mathforge.contracts.paths import PATHS, SAMPLED
-from mathforge.generation import Completion, SamplingParams
+from mathforge.generation import Completion
 from mathforge.grading import grade_programs
-from mathforge.solution import parse_solution, program_of, solve_prompt
+from mathforge.solution import parse_solution, program_of
 from mathforge.verify import answers_match, answers_match_batch
 
 EXEC_TAIL_CHARS = 2000  # stdout/stderr kept per path (the tail: where answers and errors are)
@@ -147,24 +147,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
-
-
-def accuracy(
-    generator,
-    problems: pl.DataFrame,
-    model: str,
-    system: bool,
-    max_tokens: int,
-    sandbox: SandboxParams,
-) -> tuple[float, pl.DataFrame]:
-    """Greedy accuracy of `generator` on `problems` (question_id, subject, question, answer):
-    one path per problem, executed and graded; the share of problems answered correctly
-    (an ungradable answer is not a correct one)."""
-    chats = [solve_prompt(q, system=system) for q in problems["question"]]
-    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
-    completions = generator.complete(chats, greedy)
-    paths = grade_paths(problems, completions, model, sandbox)
-    return float((paths["correct"] == True).sum()) / max(paths.height, 1), paths  # noqa: E712
 
 
 def vote(paths: pl.LazyFrame, problems: pl.DataFrame, cfg: SampleParams) -> pl.DataFrame:
