@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> None:
 
     stage = Stage("base")
     texts = training_texts(TRAIN.read(args.train, ["question", "solution"]))
-    raw = train_bpe(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
+    tok = cfg.tokenizer
+    try:
+        raw = train_bpe(texts, tok.vocab_size, tok.min_frequency, tok.number_digits)
+    except ValueError as error:
+        raise UserError(f"params.yaml base.tokenizer: {error}") from error
     failures = round_trip_failures(raw, texts)
     if failures:
         raise UserError(

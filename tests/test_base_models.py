@@ -111,6 +111,29 @@ def test_digits_are_one_token_each(tokenizer):
     assert merged == [], f"merges that swallow a digit: {merged[:10]}"
 
 
+@pytest.fixture(scope="module")
+def number_tokenizer(texts):
+    return wrap_tokenizer(train_bpe(texts, vocab_size=1600, number_digits=3))
+
+
+def test_every_number_up_to_999_is_one_token(number_tokenizer, texts):
+    vocab = number_tokenizer.get_vocab()
+    assert all(str(n) in vocab for n in range(1000))
+    tokens = number_tokenizer.tokenize("Find 365 mod 11.")
+    assert "365" in tokens and "11" in tokens
+    # longer numbers split left to right in chunks of three, like the GPT-4 / Llama 3 tokenizers
+    assert number_tokenizer.tokenize("1234567") == ["123", "456", "7"]
+    assert number_tokenizer.tokenize("x=-3.75")[-3:] == ["3", ".", "75"]
+    digit_tokens = [t for t in vocab if any(c.isdigit() for c in t)]
+    assert all(t.isdigit() for t in digit_tokens), "a token mixes digits with other characters"
+    assert round_trip_failures(number_tokenizer.backend_tokenizer, texts + UNSEEN) == []
+
+
+def test_a_vocabulary_too_small_for_the_numbers_is_an_error(texts):
+    with pytest.raises(ValueError, match=r"vocab_size 900 leaves \d+ of the 1000 numbers"):
+        train_bpe(texts, vocab_size=900, number_digits=3)
+
+
 def test_fertility_is_tokens_per_word(raw_tokenizer, texts):
     value = fertility(raw_tokenizer, texts)
     assert 1.0 < value < 4.0  # digits one per token push it above 1
@@ -276,7 +299,7 @@ def test_stage_writes_loadable_models_and_metrics(texts, tmp_path):
     params = {
         "base": {
             "seed": 0,
-            "tokenizer": {"vocab_size": 500, "min_frequency": 2},
+            "tokenizer": {"vocab_size": 500, "min_frequency": 2, "number_digits": 2},
             "models": {
                 "tiny": SMALL,
                 "remote": QWEN,
@@ -297,8 +320,22 @@ def test_stage_writes_loadable_models_and_metrics(texts, tmp_path):
     assert report["models"]["tiny"]["parameters"] == count_parameters(model)
     assert len(tokenizer) == model.config.vocab_size == 500
     assert AutoTokenizer.from_pretrained(out / "tokenizer").chat_template is not None
+    assert tokenizer.tokenize("1234") == ["12", "34"]  # number_digits: 2
     assert resolve_model_path(out / "remote") == "Qwen/Qwen2.5-0.5B-Instruct"
     assert not (tmp_path / "models" / ".base.tmp").exists()
+
+
+def test_stage_names_the_param_when_the_numbers_do_not_fit(texts, tmp_path):
+    train = pl.DataFrame({"question": texts[0::2], "solution": texts[1::2], "answer": "1"})
+    train.write_parquet(tmp_path / "train.parquet")
+    tokenizer = {"vocab_size": 500, "min_frequency": 2, "number_digits": 3}
+    params = {"base": {"seed": 0, "tokenizer": tokenizer, "models": {"tiny": SMALL}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "models" / "base"
+    argv = [str(tmp_path / "train.parquet"), str(out), str(tmp_path / "base.json")]
+    with pytest.raises(UserError, match=r"base.tokenizer: vocab_size 500 leaves \d+ of the 1000"):
+        base_stage.main([*argv, "--params", str(tmp_path / "params.yaml")])
+    assert not out.exists()
 
 
 def test_stage_rejects_a_train_split_without_text(tmp_path):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import get_args
 
 import polars as pl
 import pytest
 import yaml
 from profiles import write_tiny_params
 
-from mathforge.config import load_params
+from mathforge.config import CorpusParams, load_params
+from mathforge.contracts.corpus import CORPUS
 from mathforge.decontam import HeldOutIndex
 from mathforge.grading import run_sandboxed
 from mathforge.lineage import question_id
@@ -46,6 +48,12 @@ def test_formats_carry_the_problem_but_never_the_mixed_solution():
     assert set(rows) == set(FORMATS)
     assert "every 4 seconds and another every 20 seconds" in problem.question
     assert rows["numbers"]["completion"] == "4, 20"  # the question's numbers, in order
+    # the line the mixed solution opens with: each number with what it counts
+    assert rows["key_information"]["completion"] == "Key information: 4 seconds, 20 seconds."
+    assert problem.solution.startswith(rows["key_information"]["completion"])
+    # the chain of thought alone: the solution's text before its program, nothing after
+    assert problem.solution.startswith(rows["reasoning"]["completion"])
+    assert "```" not in rows["reasoning"]["completion"]
     for row in rows.values():
         assert problem.question in row["prompt"]
         assert "Final answer" not in row["completion"]  # not the mixed format
@@ -53,6 +61,12 @@ def test_formats_carry_the_problem_but_never_the_mixed_solution():
     assert "Reasoning: Key information:" in rows["reasoning_program"]["prompt"]
     with pytest.raises(ValueError, match="unknown corpus format 'essay'"):
         render_formats(problem, ["essay"])
+
+
+def test_one_list_of_formats_in_the_teacher_the_contract_and_the_params():
+    contract = next(c for c in CORPUS.columns if c.name == "format")
+    field = CorpusParams.model_fields["formats"].annotation
+    assert set(FORMATS) == set(contract.values) == set(get_args(get_args(field)[0]))
 
 
 def test_every_drawn_skill_appears_and_every_program_prints_the_answer():

@@ -245,6 +245,12 @@ class BaseTokenizerParams(_Section):
         ge=300, description="BPE vocabulary size asked for (256 bytes + specials + merges)"
     )
     min_frequency: int = Field(ge=1, description="a merge needs a pair seen at least this often")
+    number_digits: int = Field(
+        ge=1,
+        le=3,
+        description="numbers split left to right into chunks of up to this many digits, each "
+        "chunk one token (1: digit by digit; 3: every number 0-999 is one token)",
+    )
 
 
 class BaseModelParams(_Section):
@@ -372,11 +378,14 @@ class CorpusParams(_Section):
     seed: int = Field(description="seed of the draws")
     problems: int = Field(ge=1, description="problems drawn (before dropping any)")
     hard_fraction: float = Field(ge=0, le=1, description="share of draws in the hard variant")
-    formats: list[Literal["program", "numbers", "reasoning_program"]] = Field(
+    formats: list[
+        Literal["program", "numbers", "key_information", "reasoning", "reasoning_program"]
+    ] = Field(
         min_length=1,
         description="renderings of each problem: program (question -> the program), numbers "
-        "(question -> the numbers it gives, in order), reasoning_program (question and "
-        "reasoning -> the program)",
+        "(question -> the numbers it gives, in order), key_information (question -> each number "
+        "with what it counts), reasoning (question -> the reasoning in words alone), "
+        "reasoning_program (question and reasoning -> the program)",
     )
     domain: DomainParams = Field(description="the top-level domain section")
     split: SplitParams = Field(description="the split section: its decontamination rule")

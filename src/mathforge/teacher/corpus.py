@@ -6,6 +6,11 @@ the domain and renders each one as chat rows in the formats `pretrain` trains on
 
 - ``program``: the question -> a fenced Python program that prints the answer;
 - ``numbers``: the question -> the numbers it gives, in order ("26, 4");
+- ``key_information``: the question -> its key-information line, each number with what it
+  counts ("Key information: 26 muffins, 4 boxes."), the line a word problem's mixed solution
+  opens with (`mathforge.teacher.style`);
+- ``reasoning``: the question -> the reasoning alone (a chain of thought in words, no program,
+  no final answer);
 - ``reasoning_program``: the question and its reasoning -> the program.
 
 None of them is the mixed solution (reasoning, program, final answer) that SFT teaches from
@@ -20,9 +25,9 @@ from collections.abc import Iterator, Sequence
 from mathforge.prompts import render
 from mathforge.solution import parse_solution
 from mathforge.teacher import Problem, generate
-from mathforge.teacher.style import question_numbers
+from mathforge.teacher.style import key_information, question_numbers
 
-FORMATS = ("program", "numbers", "reasoning_program")
+FORMATS = ("program", "numbers", "key_information", "reasoning", "reasoning_program")
 TEMPLATE = "pretrain.jinja"
 
 
@@ -45,6 +50,8 @@ def render_formats(problem: Problem, formats: Sequence[str]) -> list[dict[str, s
     completions = {
         "program": f"```python\n{program}\n```",
         "numbers": ", ".join(question_numbers(problem.question)) or "none",
+        "key_information": key_information(problem.question) or "none",
+        "reasoning": reasoning,
         "reasoning_program": f"```python\n{program}\n```",
     }
     rows = []
