@@ -24,6 +24,7 @@ from mathforge.solution import solve_prompt  # noqa: E402
 from mathforge.splitting import stratified_sample  # noqa: E402
 from mathforge.teacher import SUBJECTS, VARIANTS, generate  # noqa: E402
 from mathforge.training.sft import (  # noqa: E402
+    completion_loss,
     plain_loss_trainer,
     prompt_completion_rows,
     select_examples,
@@ -200,6 +201,32 @@ def test_the_plain_loss_is_trls_loss(base_dir, problems, tmp_path):
         ours = plain.compute_loss(plain.model, dict(batch))
     assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
     assert float(ours) > 1.0  # an untrained model: not a trivially equal zero
+
+
+def test_the_completion_loss_is_the_full_forward_loss_and_gradient(base_dir, problems, tmp_path):
+    """Logits at the labelled positions alone give the loss and the gradients of the model's
+    full forward, and gradient accumulation's token count divides the sum."""
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    trainer = plain_loss_trainer()(
+        model=AutoModelForCausalLM.from_pretrained(base_dir),
+        args=sft_config(load_params("sft", ROOT / "params.yaml", FAST), tmp_path),
+        train_dataset=to_dataset(problems.head(4)),
+        processing_class=tokenizer,
+    )
+    batch = dict(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
+    model = trainer.model
+    full = model(**batch, use_cache=False).loss
+    full.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    ours = completion_loss(model, batch)
+    ours.backward()
+    assert float(ours) == pytest.approx(float(full), rel=1e-5)
+    for theirs, mine in zip(expected, (p.grad for p in model.parameters()), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+    learned = int((batch["labels"][:, 1:] != -100).sum())
+    halved = completion_loss(model, batch, num_items_in_batch=2 * learned)
+    assert float(halved) == pytest.approx(float(full) / 2, rel=1e-5)
 
 
 def test_sft_lowers_the_loss_and_saves_a_model_that_generates(base_dir, problems, tmp_path):

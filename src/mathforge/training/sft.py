@@ -119,17 +119,36 @@ def sft_config(cfg: TrainingParams, output_dir: Path):
 
 
 def plain_loss_trainer():
-    """TRL's SFTTrainer computing the loss with the model's own cross-entropy (the same mean
-    over completion tokens) instead of TRL's chunked fused LM head, whose tiles cost these
-    tiny CPU models 1.4x a step and which feeds only the entropy / token-accuracy logs."""
+    """TRL's SFTTrainer computing the loss with a plain cross-entropy (the same mean over
+    completion tokens) instead of TRL's chunked fused LM head, whose tiles cost these tiny CPU
+    models 1.4x a step and which feeds only the entropy / token-accuracy logs. In training the
+    LM head runs on the completion positions alone: the prompt's logits have no label, and
+    on the corpus's rows they were half of the head's work (benchmarks/bench_training.py)."""
+    from transformers import PreTrainedModel
     from trl import SFTTrainer
 
     class PlainLossSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            outputs = model(**inputs, use_cache=False, num_items_in_batch=num_items_in_batch)
-            return (outputs.loss, outputs) if return_outputs else outputs.loss
+            if return_outputs or not isinstance(model, PreTrainedModel):
+                # evaluation wants the outputs; a wrapped model (DDP, DeepSpeed) its own forward
+                outputs = model(**inputs, use_cache=False, num_items_in_batch=num_items_in_batch)
+                return (outputs.loss, outputs) if return_outputs else outputs.loss
+            return completion_loss(model, inputs, num_items_in_batch)
 
     return PlainLossSFTTrainer
+
+
+def completion_loss(model, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
+    """The causal-LM loss of `inputs` (with ``labels``, -100 where nothing is learned) from
+    logits at the labelled positions only: the sum of their cross-entropies over
+    `num_items_in_batch` (gradient accumulation's count), or their mean."""
+    features = {k: v for k, v in inputs.items() if k != "labels"}
+    hidden = model.get_decoder()(**features, use_cache=False).last_hidden_state
+    targets = inputs["labels"][:, 1:]
+    learned = targets != -100
+    logits = model.get_output_embeddings()(hidden[:, :-1][learned])
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets[learned], reduction="sum")
+    return loss / (learned.sum() if num_items_in_batch is None else num_items_in_batch)
 
 
 def train_sft(
