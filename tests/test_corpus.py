@@ -49,7 +49,9 @@ def test_formats_carry_the_problem_but_never_the_mixed_solution():
     assert "every 4 seconds and another every 20 seconds" in problem.question
     assert rows["numbers"]["completion"] == "4, 20"  # the question's numbers, in order
     # the line the mixed solution opens with: each number with what it counts
-    assert rows["key_information"]["completion"] == "Key information: 4 seconds, 20 seconds."
+    assert rows["key_information"]["completion"] == (
+        "Key information: n1 = 4 seconds, n2 = 20 seconds."  # the names the program binds
+    )
     assert problem.solution.startswith(rows["key_information"]["completion"])
     # the chain of thought alone: the solution's text before its program, nothing after
     assert problem.solution.startswith(rows["reasoning"]["completion"])

@@ -13,7 +13,12 @@ from mathforge.grading import run_sandboxed
 from mathforge.solution import extract_programs
 from mathforge.teacher import SUBJECTS, generate
 from mathforge.teacher.base import WORD_PROBLEMS
-from mathforge.teacher.style import bind_numbers, key_information, question_numbers
+from mathforge.teacher.style import (
+    bind_numbers,
+    key_information,
+    number_names,
+    question_numbers,
+)
 from mathforge.verify import answers_match_batch
 
 SANDBOX = load_params("sandbox", Path(__file__).resolve().parents[1] / "params.yaml")
@@ -33,6 +38,18 @@ def test_key_information_names_what_each_number_counts():
     )
     assert key_information("What is the gcd of 22 and 55?") == "Key information: 22, 55."
     assert key_information("Name a prime.") == ""
+
+
+def test_key_information_gives_the_names_the_program_binds():
+    question = "Question 4: 5 tarts at $2 each, then 5% tax, and 3 rolls."
+    programs = ["print((5 * 2 + 3) * (100 + 5) / 100)"]
+    names = number_names(question, programs)
+    assert names == {"2": "n1", "3": "n2"}  # 4 is not used, 5 is given twice
+    assert key_information(question, names) == (
+        "Key information: 4, 5 tarts, n1 = $2, 5%, n2 = 3 rolls."
+    )
+    bound = bind_numbers(question, programs)[0]
+    assert all(f"{name} = {number}" in bound for number, name in names.items())
 
 
 def test_numbers_are_bound_in_question_order_after_the_imports():

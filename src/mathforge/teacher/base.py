@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mathforge.solution import render_solution
-from mathforge.teacher.style import bind_numbers, key_information
+from mathforge.teacher.style import bind_numbers, key_information, number_names
 
 VARIANTS = ("base", "hard", "ood")
 # Subjects whose questions are word problems: their solutions name the key information and
@@ -67,7 +67,8 @@ def make_problem(
     word problem: the key information first, and programs that bind the question's numbers)."""
     question = " ".join(question.split())
     if subject in WORD_PROBLEMS:
-        text = "\n".join(line for line in (key_information(question), text) if line)
+        names = number_names(question, programs)
+        text = "\n".join(line for line in (key_information(question, names), text) if line)
         programs = bind_numbers(question, programs)
     return Problem(
         subject=subject,

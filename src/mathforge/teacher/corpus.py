@@ -6,9 +6,10 @@ the domain and renders each one as chat rows in the formats `pretrain` trains on
 
 - ``program``: the question -> a fenced Python program that prints the answer;
 - ``numbers``: the question -> the numbers it gives, in order ("26, 4");
-- ``key_information``: the question -> its key-information line, each number with what it
-  counts ("Key information: 26 muffins, 4 boxes."), the line a word problem's mixed solution
-  opens with (`mathforge.teacher.style`);
+- ``key_information``: the question -> the key-information line a word problem's mixed
+  solution opens with, each number with what it counts and the program's name for it
+  ("Key information: n1 = 26 muffins, n2 = 4 boxes.", `mathforge.teacher.style`);
+  "none" for a problem without one;
 - ``reasoning``: the question -> the reasoning alone (a chain of thought in words, no program,
   no final answer);
 - ``reasoning_program``: the question and its reasoning -> the program.
@@ -25,10 +26,11 @@ from collections.abc import Iterator, Sequence
 from mathforge.prompts import render
 from mathforge.solution import parse_solution
 from mathforge.teacher import Problem, generate
-from mathforge.teacher.style import key_information, question_numbers
+from mathforge.teacher.style import question_numbers
 
 FORMATS = ("program", "numbers", "key_information", "reasoning", "reasoning_program")
 TEMPLATE = "pretrain.jinja"
+KEY = "Key information:"
 
 
 def draw_problems(
@@ -47,10 +49,11 @@ def render_formats(problem: Problem, formats: Sequence[str]) -> list[dict[str, s
     solution = parse_solution(problem.solution)
     program = "\n".join(solution.programs)
     reasoning = solution.text.strip()
+    key_line = reasoning.splitlines()[0] if reasoning else ""
     completions = {
         "program": f"```python\n{program}\n```",
         "numbers": ", ".join(question_numbers(problem.question)) or "none",
-        "key_information": key_information(problem.question) or "none",
+        "key_information": key_line if key_line.startswith(KEY) else "none",
         "reasoning": reasoning,
         "reasoning_program": f"```python\n{program}\n```",
     }

@@ -35,9 +35,12 @@ def question_numbers(question: str) -> list[str]:
     return [m.group(2) for m in _NUMBER.finditer(question)]
 
 
-def key_information(question: str) -> str:
+def key_information(question: str, names: dict[str, str] | None = None) -> str:
     """One line naming each number of the question, in order, with the word after it when
-    that word says what is counted ("$48.39", "13%", "290 employees"); "" without numbers."""
+    that word says what is counted ("$48.39", "13%", "290 employees"), and the program's name
+    for it first where the program binds it (`names`, from `number_names`: "n1 = 290
+    employees"); "" without numbers."""
+    names = names or {}
     items = []
     for match in _NUMBER.finditer(question):
         dollar, number, percent = match.groups()
@@ -47,7 +50,8 @@ def key_information(question: str) -> str:
             if word and not percent and word.group(1).lower() not in _NOT_UNITS
             else ""
         )
-        items.append(f"{dollar}{number}{percent} {unit}".strip())
+        name = f"{names[number]} = " if number in names else ""
+        items.append(f"{name}{dollar}{number}{percent} {unit}".strip())
     return f"Key information: {', '.join(dict.fromkeys(items))}." if items else ""
 
 
@@ -67,33 +71,39 @@ class _Names(ast.NodeTransformer):
         return node  # f-strings: their format specs and literal parts stay as written
 
 
-def bind_numbers(question: str, programs: list[str]) -> list[str]:
-    """`programs` (run together, in order) with every literal equal to a number of `question`
-    replaced by a name bound at the top of the first program, in the question's order.
+def number_names(question: str, programs: list[str]) -> dict[str, str]:
+    """The names `bind_numbers` gives the question's numbers in `programs` (run together, in
+    order): ``n1``, ``n2``, ... for each number the programs use, in the question's order.
 
-    A number the question gives twice (5 tarts, 5% tax) stays a literal: one name would mean
-    two things. Programs that do not parse, or that use none of the question's numbers, come
-    back as they are; so do programs that already use a name ``n<i>``.
+    A number the question gives twice (5 tarts, 5% tax) gets no name: one name would mean two
+    things. Programs that do not parse, or that already use a name ``n<i>``, name nothing.
     """
     given = question_numbers(question)
     numbers = [n for n in dict.fromkeys(given) if given.count(n) == 1 and repr(_value(n)) == n]
     if not numbers or not programs:
-        return programs
+        return {}
     try:
         trees = [ast.parse(p) for p in programs]
     except SyntaxError:
-        return programs
+        return {}
     taken = {node.id for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Name)}
     if any(re.fullmatch(r"n\d+", name) for name in taken):
-        return programs
+        return {}
     used = [n for n in numbers if any(_uses(tree, n) for tree in trees)]
-    if not used:
+    return {n: f"n{i}" for i, n in enumerate(used, start=1)}  # consecutive, question order
+
+
+def bind_numbers(question: str, programs: list[str]) -> list[str]:
+    """`programs` (run together, in order) with every literal equal to a number of `question`
+    replaced by its name (`number_names`), bound at the top of the first program in the
+    question's order; programs with nothing to name come back as they are."""
+    names = number_names(question, programs)
+    if not names:
         return programs
-    names = {n: f"n{i}" for i, n in enumerate(used, start=1)}  # consecutive, question order
-    trees = [_Names(names).visit(tree) for tree in trees]
+    trees = [_Names(names).visit(ast.parse(p)) for p in programs]
     imports = [s for s in trees[0].body if isinstance(s, ast.Import | ast.ImportFrom)]
     first = len(imports) if trees[0].body[: len(imports)] == imports else 0
-    header = [ast.parse(f"{names[n]} = {n}").body[0] for n in used]
+    header = [ast.parse(f"{name} = {n}").body[0] for n, name in names.items()]
     trees[0].body[first:first] = header  # after the leading imports
     return [ast.unparse(ast.fix_missing_locations(tree)) for tree in trees]
 
