@@ -32,6 +32,7 @@ import polars as pl
 from tqdm import tqdm
 
 from mathforge.config import SampleParams, load_params
+from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
 from mathforge.contracts.paths import PATHS, SAMPLED
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
@@ -53,6 +54,31 @@ def shard_key(model: str, index: int) -> str:
 def shard_file(out_dir: Path, key: str) -> Path:
     model, name = key.split("--")
     return out_dir / model / f"{name}.parquet"
+
+
+def sft_examples(models: dict[str, Path]) -> set[str]:
+    """The question ids any of `models` learned from in SFT (their sft_examples.parquet)."""
+    learned: set[str] = set()
+    for name, path in models.items():
+        file = path / EXAMPLES_FILE
+        if not file.is_file():
+            raise UserError(f"{file} not found: {name} was not trained by stage sft@{name}")
+        learned.update(SFT_EXAMPLES.read(file, ["question_id"])["question_id"].to_list())
+    return learned
+
+
+def problems_to_sample(
+    train: pl.DataFrame, models: dict[str, Path], cfg: SampleParams
+) -> tuple[pl.DataFrame, int]:
+    """The train problems to sample (`max_problems` of them, stratified, seeded; without the
+    SFT examples of `models` when `skip_sft_examples`) and how many SFT examples were left out."""
+    learned = sft_examples(models) if cfg.skip_sft_examples else set()
+    candidates = train.filter(~pl.col("question_id").is_in(sorted(learned)))
+    if candidates.height == 0:
+        raise UserError("every train problem was an SFT example: none is left to sample")
+    return stratified_sample(
+        candidates, cfg.max_problems, cfg.seed
+    ), train.height - candidates.height
 
 
 def generator_for(model_dir: Path, cfg: SampleParams):
@@ -208,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         if not (path / "config.json").is_file():
             raise UserError(f"policy model {path} not found (run `dvc repro sft@{name}`)")
     train = TRAIN.read(args.train, ["question_id", "subject", "question", "answer"])
-    problems = stratified_sample(train, cfg.max_problems, cfg.seed)
+    problems, skipped = problems_to_sample(train, models, cfg)
     store = ShardStore.open(
         args.out_dir,
         fingerprint(
@@ -238,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(
         stage.metrics(
             problems=problems.height,
+            problems_skipped_sft_examples=skipped,
             paths=problems.height * cfg.n * len(models),
             n=cfg.n,
             models=metrics,

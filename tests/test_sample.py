@@ -22,6 +22,7 @@ from tiny_models import save_tiny_model
 
 import mathforge
 from mathforge.config import ParamsError, load_params
+from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
 from mathforge.contracts.paths import PATHS
 from mathforge.errors import UserError
 from mathforge.generation import Completion
@@ -255,7 +256,7 @@ def workdir(tmp_path_factory, tiny_policy, tiny_tokenizer) -> Path:
 def write_params(root: Path) -> Path:
     """The tiny profile (2 paths a problem, shards of 2 problems), shorter still."""
     path = root / f"params-{len(list(root.glob('params-*.yaml')))}.yaml"
-    sample = {"max_tokens": 24, "engine": {"batch_size": 4}}
+    sample = {"max_tokens": 24, "engine": {"batch_size": 4}, "skip_sft_examples": False}
     return write_tiny_params(path, sample=sample, sandbox={"timeout_s": 2.0})
 
 
@@ -323,6 +324,27 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     ]
     assert metrics["dropped_no_majority"] == 1
     assert not (workdir / "data/paths.partial").exists()  # the scratch shards are gone
+
+
+def test_problems_some_model_learned_in_sft_are_not_sampled(workdir, tmp_path):
+    models = {name: tmp_path / name for name in ("small", "tiny")}
+    train = pl.read_parquet(workdir / "data/splits/train.parquet")
+    ids = train["question_id"].to_list()
+    for (name, path), learned in zip(models.items(), (ids[:2], ids[1:3]), strict=True):
+        path.mkdir()
+        rows = pl.DataFrame({"question_id": learned, "subject": "arithmetic"})
+        SFT_EXAMPLES.frame(
+            rows.with_columns(generator=pl.lit("programmatic"), model=pl.lit(name))
+        ).write_parquet(path / EXAMPLES_FILE)
+    cfg = load_params("sample", write_params(workdir), {"skip_sft_examples": True})
+    problems, skipped = sample_stage.problems_to_sample(train, models, cfg)
+    assert skipped == 3 and sorted(problems["question_id"]) == sorted(ids[3:])
+    cfg = load_params("sample", write_params(workdir), {"skip_sft_examples": False})
+    problems, skipped = sample_stage.problems_to_sample(train, models, cfg)
+    assert skipped == 0 and problems.height == train.height
+    (models["tiny"] / EXAMPLES_FILE).unlink()
+    with pytest.raises(UserError, match="sft_examples.parquet not found: tiny was not trained"):
+        sample_stage.problems_to_sample(train, models, load_params("sample", write_params(workdir)))
 
 
 @pytest.mark.slow  # the stage in a subprocess: ~30 s on 2 loaded cores

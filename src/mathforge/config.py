@@ -439,6 +439,11 @@ class SampleParams(_Section):
         description="sample this many train problems, drawn with `seed` stratified by subject "
         "(null = every train problem)",
     )
+    skip_sft_examples: bool = Field(
+        description="leave out the train problems whose reference solution an SFT'd model "
+        "learned from: sample the answer-only problems RFT exists for, and measure the "
+        "policies on problems they have not seen solved"
+    )
     shard_size: int = Field(
         ge=1,
         description="problems per shard: a finished shard survives a kill and is not redone",
