@@ -64,7 +64,7 @@ def run(root: Path, out: Path, **pretrain) -> dict:
 def test_the_stage_trains_checks_and_evaluates_the_model(inputs, tmp_path):
     out = tmp_path / "pretrained" / "tiny"
     report = run(inputs, out, max_steps=3, heldout_rows=16, accuracy_problems=8)
-    assert report["steps"] == 3 and report["examples"] == 120 - 16
+    assert report["steps"] == 3 and report["examples"] == 40 * len(FORMATS) - 16
     assert (
         report["heldout_examples"] == 16 and report["heldout_loss"] < report["heldout_loss_before"]
     )
@@ -80,7 +80,7 @@ def test_the_stage_trains_checks_and_evaluates_the_model(inputs, tmp_path):
     manifest = pl.read_parquet(out / "manifest.parquet").row(0, named=True)
     assert (manifest["stage"], manifest["examples"], manifest["load_check"]) == (
         "pretrain",
-        104,
+        40 * len(FORMATS) - 16,
         "generate",
     )
     assert pl.read_csv(out.parent / "curve.csv")["step"].to_list() == [1, 2, 3]
@@ -89,6 +89,7 @@ def test_the_stage_trains_checks_and_evaluates_the_model(inputs, tmp_path):
 
 def test_a_corpus_not_larger_than_the_held_out_rows_is_an_error(inputs, tmp_path):
     out = tmp_path / "pretrained" / "tiny"
-    with pytest.raises(UserError, match="120 rows, not more than heldout_rows"):
-        run(inputs, out, heldout_rows=120)
+    rows = 40 * len(FORMATS)
+    with pytest.raises(UserError, match=f"{rows} rows, not more than heldout_rows"):
+        run(inputs, out, heldout_rows=rows)
     assert not out.exists()

@@ -343,8 +343,9 @@ def test_problems_some_model_learned_in_sft_are_not_sampled(workdir, tmp_path):
     problems, skipped = sample_stage.problems_to_sample(train, models, cfg)
     assert skipped == 0 and problems.height == train.height
     (models["tiny"] / EXAMPLES_FILE).unlink()
+    skipping = load_params("sample", write_params(workdir), {"skip_sft_examples": True})
     with pytest.raises(UserError, match="sft_examples.parquet not found: tiny was not trained"):
-        sample_stage.problems_to_sample(train, models, load_params("sample", write_params(workdir)))
+        sample_stage.problems_to_sample(train, models, skipping)
 
 
 @pytest.mark.slow  # the stage in a subprocess: ~30 s on 2 loaded cores
