@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     held, train = corpus.head(cfg.heldout_rows), corpus.slice(cfg.heldout_rows)
     eval_split = EVAL.read(args.eval, ["question_id", "subject", "question", "answer", "ood"])
     name = args.out_dir.name
+    cfg = cfg.for_model(name)
     system = uses_system_prompt(args.base_model)
 
     with atomic_dir(args.out_dir) as tmp:

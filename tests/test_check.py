@@ -52,3 +52,17 @@ def test_a_model_directory_left_behind_is_reported(tmp_path):
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert "policy_gone: not in" in out and "tmp" not in out.replace(str(tmp_path), "")
+
+
+def test_steps_for_a_model_that_is_not_in_base_models_are_reported(tmp_path):
+    root = repo_copy(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text()
+    typo = text.replace("  max_steps_by_model: {}", "  max_steps_by_model: {policy_tinny: 9}")
+    assert typo != text
+    params.write_text(typo)
+    result = check(root)
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "pretrain.max_steps_by_model: 'policy_tinny' is not in base.models" in out
+    assert "did you mean 'policy_tiny'?" in out

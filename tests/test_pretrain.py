@@ -87,6 +87,13 @@ def test_the_stage_trains_checks_and_evaluates_the_model(inputs, tmp_path):
     assert not list(out.parent.glob(".*.tmp"))
 
 
+def test_a_model_named_in_max_steps_by_model_trains_for_its_own_steps(inputs, tmp_path):
+    out = tmp_path / "pretrained" / "tiny"
+    report = run(inputs, out, max_steps=3, max_steps_by_model={"tiny": 2, "other": 5},
+                 heldout_rows=16, accuracy_problems=2)  # fmt: skip
+    assert report["steps"] == 2
+
+
 def test_a_corpus_not_larger_than_the_held_out_rows_is_an_error(inputs, tmp_path):
     out = tmp_path / "pretrained" / "tiny"
     rows = 40 * len(FORMATS)

@@ -21,6 +21,7 @@ from mathforge.config import (
     ParamsError,
     SandboxParams,
     check_all,
+    closest,
     dvc_params_errors,
     load_params,
 )
@@ -298,6 +299,12 @@ def check(root: Annotated[Path, typer.Option(help="repository root")] = Path("."
             f"delete it (rm -r {p}) or add the model back"
             for p in stale
             if p.name not in names
+        ]
+        problems += [
+            f"{params} pretrain.max_steps_by_model: '{name}' is not in base.models"
+            + closest(name, names)
+            for name in sections["pretrain"].max_steps_by_model
+            if name not in names
         ]
     for line in problems:
         err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True, highlight=False)

@@ -400,6 +400,16 @@ class PretrainParams(TrainingParams):
     heldout_rows: int = Field(
         ge=1, description="corpus rows held out of training for the held-out loss"
     )
+    max_steps_by_model: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        description="base.models entries that train for other than max_steps (a smaller model "
+        "costs less a step, so it can take more of them)"
+    )
+
+    def for_model(self, name: str) -> PretrainParams:
+        """These settings with the steps of model `name`."""
+        return self.model_copy(
+            update={"max_steps": self.max_steps_by_model.get(name, self.max_steps)}
+        )
 
 
 # -------------------------------------------------------------------------- sft
