@@ -215,13 +215,14 @@ def test_tiny_model_has_the_expected_size_and_runs(tokenizer, sizes):
 
 
 def test_default_policy_sizes():
-    """The figures quoted in params.yaml (vocab 2048)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())["base"]["models"]
+    """The figures quoted in params.yaml (its vocab_size, 2560)."""
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())["base"]
+    vocab = base["tokenizer"]["vocab_size"]
     counts = {
-        name: expected_parameter_count(BaseModelParams(**spec), 2048)
-        for name, spec in params.items()
+        name: expected_parameter_count(BaseModelParams(**spec), vocab)
+        for name, spec in base["models"].items()
     }
-    assert counts == {"policy_small": 918_656, "policy_tiny": 213_312}
+    assert counts == {"policy_small": 688_992, "policy_tiny": 246_080}
 
 
 def test_same_seed_same_weights(tokenizer):
