@@ -1,14 +1,18 @@
 """Training step time: TRL's SFTTrainer as it comes vs the way mathforge runs it.
 
-Same model (a fresh tiny Llama built like stage base builds policy_small), same prompt-completion
-rows (a pretraining-corpus-like mix of short and long rows drawn from the teacher), same
-optimizer settings, one run after the other in one process:
+Same model (a fresh tiny Llama built like stage base builds policy_small, with the tokenizer
+settings of params.yaml), same prompt-completion rows (a pretraining-corpus-like mix of short
+and long rows drawn from the teacher), same optimizer settings (params.yaml's pretrain section),
+one run after the other in one process:
 
-- ``trl``:         SFTTrainer's own loss (its chunked fused LM head) and random batches;
-- ``plain``:       the model's own cross-entropy (`plain_loss_trainer`), random batches;
-- ``plain+group``: the same, with length-grouped batches (what `sft_config` sets).
+- ``trl``:              SFTTrainer's own loss (its chunked fused LM head) and random batches;
+- ``full``:             the model's own forward and cross-entropy over every position, random
+                        batches;
+- ``full+group``:       the same, with length-grouped batches (what `sft_config` sets);
+- ``completion+group``: `plain_loss_trainer` as the stages run it: the LM head on the labelled
+                        (completion) positions only, length-grouped batches.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_training.py              # 40 steps, batch 32
+    OMP_NUM_THREADS=1 python benchmarks/bench_training.py              # 40 steps
     OMP_NUM_THREADS=1 python benchmarks/bench_training.py --steps 100 --threads 2
 
 Prints seconds per step and each variant's ratio to ``trl``.
@@ -30,7 +34,7 @@ from mathforge.config import BaseModelParams, load_params
 from mathforge.modeling.tiny import save_base_model
 from mathforge.modeling.tokenizer import train_bpe, wrap_tokenizer
 from mathforge.teacher import domain_skills
-from mathforge.teacher.corpus import FORMATS, draw_problems, render_formats
+from mathforge.teacher.corpus import draw_problems, render_formats
 from mathforge.training.sft import chat_rows, plain_loss_trainer, sft_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +45,7 @@ def corpus_rows(n: int) -> tuple[list[str], list[str]]:
     skills = domain_skills(params.domain.subjects)
     prompts, completions = [], []
     for problem in draw_problems(skills, n, 0.3, random.Random(0)):
-        for row in render_formats(problem, FORMATS):
+        for row in render_formats(problem, params.formats):
             prompts.append(row["prompt"])
             completions.append(row["completion"])
     return prompts, completions
@@ -62,16 +66,27 @@ def main() -> None:
     )
     from trl import SFTTrainer
 
+    class FullForwardTrainer(SFTTrainer):
+        """The model's own loss: logits and cross-entropy at every position."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**inputs, use_cache=False, num_items_in_batch=num_items_in_batch)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch) / "policy_small"
-        tokenizer = wrap_tokenizer(train_bpe(prompts + completions, 2048, 2))
+        tok = base.tokenizer
+        tokenizer = wrap_tokenizer(
+            train_bpe(prompts + completions, tok.vocab_size, tok.min_frequency, tok.number_digits)
+        )
         save_base_model(model_dir, spec, tokenizer, seed=0)
         data = Dataset.from_list(chat_rows(prompts, completions))
         results = {}
         for name, trainer_class, grouped in (
             ("trl", SFTTrainer, False),
-            ("plain", plain_loss_trainer(), False),
-            ("plain+group", plain_loss_trainer(), True),
+            ("full", FullForwardTrainer, False),
+            ("full+group", FullForwardTrainer, True),
+            ("completion+group", plain_loss_trainer(), True),
         ):
             config = sft_config(cfg, Path(scratch) / name)
             if not grouped:
@@ -88,7 +103,7 @@ def main() -> None:
         print(f"{args.steps} steps of batch {cfg.batch_size}, {args.threads} threads, "
               f"{len(prompts)} rows")  # fmt: skip
         for name, seconds in results.items():
-            print(f"{name:12s} {seconds:.3f} s/step  {results['trl'] / seconds:.2f}x")
+            print(f"{name:17s} {seconds:.3f} s/step  {results['trl'] / seconds:.2f}x")
 
 
 if __name__ == "__main__":
