@@ -58,7 +58,7 @@ def test_steps_for_a_model_that_is_not_in_base_models_are_reported(tmp_path):
     root = repo_copy(tmp_path)
     params = root / "params.yaml"
     text = params.read_text()
-    typo = text.replace("  max_steps_by_model: {}", "  max_steps_by_model: {policy_tinny: 9}")
+    typo = text.replace("    policy_tiny: 8000 ", "    policy_tinny: 8000 ")
     assert typo != text
     params.write_text(typo)
     result = check(root)
