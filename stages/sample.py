@@ -40,7 +40,14 @@ from mathforge.generation import SamplingParams, build_generator
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet
 from mathforge.modeling import uses_system_prompt
-from mathforge.sampling import grade_paths, model_metrics, problem_counts, regrade, vote
+from mathforge.sampling import (
+    grade_paths,
+    model_metrics,
+    pool_metrics,
+    problem_counts,
+    regrade,
+    vote,
+)
 from mathforge.shards import ShardStore, fingerprint, stage_code_deps
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
@@ -176,9 +183,10 @@ def assemble(
     out_dir: Path,
     cfg: SampleParams,
     stage: Stage,
-) -> tuple[pl.DataFrame, dict]:
+) -> tuple[pl.DataFrame, dict, dict]:
     """Write the finished shards (regraded where a majority decided), problems.parquet and
-    rejects.parquet into `out_dir`, all at once; return the references and per-model metrics.
+    rejects.parquet into `out_dir`, all at once; return the references, the per-model metrics
+    and the pool's (every model together).
     The scratch shards stay until the caller is done, so a crash here loses nothing."""
     references = vote(pl.scan_parquet([store.path(k) for k in store.finished()]), problems, cfg)
     dropped = references.filter(pl.col("reference_source") == "none").join(
@@ -212,7 +220,8 @@ def assemble(
         write_parquet(sampled, tmp / "problems.parquet")
         stage.write_rejects(tmp / "rejects.parquet")
         metrics = model_metrics(paths, cfg.pass_k)
-    return references, metrics
+        pool = pool_metrics(paths)
+    return references, metrics, pool
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -250,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - wall
     stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 
-    references, metrics = assemble(store, problems, len(models), args.out_dir, cfg, stage)
+    references, metrics, pool = assemble(store, problems, len(models), args.out_dir, cfg, stage)
     stats_of = {k: store.stats(k) for k in store.finished()}
     for model, entry in metrics.items():
         shard_stats = [v for k, v in stats_of.items() if k.startswith(f"{model}--")]
@@ -268,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
             paths=problems.height * cfg.n * len(models),
             n=cfg.n,
             models=metrics,
+            pool=pool,
             reference_sources=dict(
                 sorted(Counter(references["reference_source"].to_list()).items())
             ),

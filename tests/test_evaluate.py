@@ -162,12 +162,16 @@ def test_the_command_evaluates_an_endpoint_from_backend_settings(openai_server, 
     )
     split, out = tmp_path / "test.parquet", tmp_path / "eval.json"
     PROBLEMS.write_parquet(split)
+    graded = tmp_path / "paths.parquet"
     args = ["evaluate", "--engine", str(engine), "--split", str(split), "--output", str(out),
             "--params", str(ROOT / "params.yaml")]  # fmt: skip
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, [*args, "--paths", str(graded)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["model"] == "toy" and report["overall"]["accuracy"] == 1.0
+    # --paths keeps every graded path, for reading the errors
+    paths = pl.read_parquet(graded)
+    assert paths.height == report["paths"] == len(PROBLEMS) and paths["correct"].all()
     # the endpoint got the format-teaching system message
     assert openai_server.requests[-1].body["messages"][0]["role"] == "system"
     engine.write_text("backend: vllm\ntensor_parallel_size: 1\n")

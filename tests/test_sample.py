@@ -33,6 +33,7 @@ from mathforge.sampling import (
     model_metrics,
     pass_at_k,
     path_id,
+    pool_metrics,
     regrade,
     vote,
 )
@@ -150,6 +151,18 @@ def test_model_metrics_count_each_paths_outcome(graded):
     assert policy["distinct_answers_per_problem"] == 1.0  # q_a: "5" and "6"; q_b: none
     assert metrics["other"]["error_kinds"] == {"ok": 2}
     assert metrics["other"]["accuracy"] == metrics["other"]["pass@2"] == 0.0
+
+
+def test_pool_metrics_count_a_problem_any_model_solved_once(graded):
+    other = graded.with_columns(model=pl.lit("other"), path_id=pl.col("path_id") + "-o")
+    pool = pool_metrics(pl.concat([graded, other]).lazy())
+    # both models solved q_a; q_b has no reference: 1 of the 2 problems, counted once
+    assert pool["problems_with_a_correct_path"] == 1
+    assert pool["problems_with_a_correct_path_share"] == 0.5
+    assert pool["error_kinds"] == {
+        "no_output": 2, "no_program": 2, "ok": 4, "syntax": 2, "timeout": 2
+    }  # fmt: skip
+    assert pool["syntax_error_share"] == round(2 / 12, 4)
 
 
 # ------------------------------------------------------------ shard store
@@ -309,6 +322,9 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
         rows = paths.filter(pl.col("model") == model)
         assert entry["error_kinds"] == Counter(k or "ok" for k in rows["error_kind"])
         assert entry["paths"] == rows.height and entry["tokens_per_s"] > 0
+    assert metrics["pool"]["error_kinds"] == Counter(k or "ok" for k in paths["error_kind"])
+    solved = paths.filter(pl.col("correct"))["question_id"].n_unique()
+    assert metrics["pool"]["problems_with_a_correct_path"] == solved
     # a random model finds no majority for the problem without an answer: dropped, with why
     problems = pl.read_parquet(uninterrupted / "problems.parquet")
     assert problems.height == len(TRAIN)

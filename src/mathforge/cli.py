@@ -27,7 +27,7 @@ from mathforge.config import (
 )
 from mathforge.errors import UserError
 from mathforge.grading import Graded, grade_programs
-from mathforge.io import write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.sandbox import SandboxUnavailable
 from mathforge.solution import parse_solution, program_of
 from mathforge.views import VIEWED, MissingViewError, connect, contracts_markdown, referenced_views
@@ -226,6 +226,10 @@ def evaluate(
         "data/splits/test.parquet"
     ),
     output: Annotated[Path, typer.Option(help="where the JSON report goes")] = Path("eval.json"),
+    paths: Annotated[
+        Path | None,
+        typer.Option(help="also write every graded path here (Parquet, the paths contract)"),
+    ] = None,
     engine: Annotated[
         Path | None,
         typer.Option(help="YAML backend settings (sample.engine's shape, or an openai endpoint)"),
@@ -262,7 +266,7 @@ def evaluate(
             raise UserError(f"split file {split} not found")
         problems = limit_problems(pl.read_parquet(split), limit, seed)
         sandbox = load_params("sandbox", params)
-        report, _ = run_evaluation(
+        report, graded = run_evaluation(
             generator, problems, model=name, system=system, sandbox=sandbox,
             samples=samples, temperature=temperature, max_tokens=max_tokens, seed=seed,
         )  # fmt: skip
@@ -271,8 +275,10 @@ def evaluate(
         raise typer.Exit(1) from None
     report["split"] = str(split)
     write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", output)
+    if paths is not None:
+        write_parquet(graded, paths)
     _print_report(report)
-    err.print(f"wrote {output}")
+    err.print(f"wrote {output}" + (f" and {paths}" if paths is not None else ""))
 
 
 @app.command()

@@ -258,3 +258,19 @@ def model_metrics(paths: pl.LazyFrame, pass_k: Sequence[int]) -> dict[str, dict]
             "completion_tokens_mean": round(float(df["completion_tokens"].mean() or 0.0), 1),
         }
     return out
+
+
+def pool_metrics(paths: pl.LazyFrame) -> dict:
+    """Over every model's paths together: the problems some model solved and the error kinds
+    (what the pool hands on to scoring and RFT)."""
+    frame = paths.select("question_id", "correct", "error_kind").collect()
+    solved = frame.filter(pl.col("correct") == True)["question_id"].n_unique()  # noqa: E712
+    kinds = Counter(k or "ok" for k in frame["error_kind"].to_list())
+    return {
+        "problems_with_a_correct_path": solved,
+        "problems_with_a_correct_path_share": round(solved / frame["question_id"].n_unique(), 4)
+        if frame.height
+        else 0.0,
+        "error_kinds": dict(sorted(kinds.items())),
+        "syntax_error_share": round(kinds["syntax"] / frame.height, 4) if frame.height else 0.0,
+    }
