@@ -10,7 +10,9 @@ one run after the other in one process:
                         batches;
 - ``full+group``:       the same, with length-grouped batches (what `sft_config` sets);
 - ``completion+group``: `plain_loss_trainer` as the stages run it: the LM head on the labelled
-                        (completion) positions only, length-grouped batches.
+                        (completion) positions only, length-grouped batches;
+- ``+fused adamw``:     the same with torch's fused AdamW (``optim="adamw_torch_fused"``)
+                        instead of the default for-each one.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_training.py              # 40 steps
     OMP_NUM_THREADS=1 python benchmarks/bench_training.py --steps 100 --threads 2
@@ -82,15 +84,18 @@ def main() -> None:
         save_base_model(model_dir, spec, tokenizer, seed=0)
         data = Dataset.from_list(chat_rows(prompts, completions))
         results = {}
-        for name, trainer_class, grouped in (
-            ("trl", SFTTrainer, False),
-            ("full", FullForwardTrainer, False),
-            ("full+group", FullForwardTrainer, True),
-            ("completion+group", plain_loss_trainer(), True),
+        for name, trainer_class, grouped, optim in (
+            ("trl", SFTTrainer, False, None),
+            ("full", FullForwardTrainer, False, None),
+            ("full+group", FullForwardTrainer, True, None),
+            ("completion+group", plain_loss_trainer(), True, None),
+            ("+fused adamw", plain_loss_trainer(), True, "adamw_torch_fused"),
         ):
-            config = sft_config(cfg, Path(scratch) / name)
+            config = sft_config(cfg, Path(scratch) / name.replace(" ", "_"))
             if not grouped:
                 config.train_sampling_strategy = "random"
+            if optim is not None:
+                config.optim = optim
             trainer = trainer_class(
                 model=AutoModelForCausalLM.from_pretrained(model_dir),
                 args=config,

@@ -3,7 +3,8 @@
 Reads   SPLITS_DIR/{train,eval,test}.parquet   (stage split) problems the corpus must not hold
 Writes  OUT_DIR/corpus.parquet    one row per (problem, format) (contract `corpus`)
         OUT_DIR/rejects.parquet   draws left out: in_split (the question is in a split),
-                                  contaminated (split's n-gram rule against eval and test),
+                                  contaminated (split's n-gram rule against eval and test,
+                                  for the question and its long_numbers rewrite),
                                   duplicate_question (drawn before)
         METRICS                   drawn, kept, dropped by reason; rows per format and subject
 The draws come from the domain (`domain.subjects`), base and hard variants only (ood stays
@@ -31,7 +32,7 @@ from mathforge.io import write_json, write_parquet
 from mathforge.lineage import question_id
 from mathforge.stage import Stage, atomic_dir
 from mathforge.teacher import domain_skills
-from mathforge.teacher.corpus import draw_problems, render_formats
+from mathforge.teacher.corpus import draw_problems, long_numbers_rewrite, render_formats
 
 
 def row_id(qid: str, fmt: str) -> str:
@@ -69,7 +70,14 @@ def main(argv: list[str] | None = None) -> None:
         if qid in seen:
             stage.drop("duplicate_question", **drop, detail={"skill": problem.skill})
             continue
-        hit = index.check(problem.question)
+        shown = [problem.question]  # every question a row shows
+        if "long_numbers" in cfg.formats:
+            shown.append(long_numbers_rewrite(problem)[0])
+        hit = max(
+            (h for h in map(index.check, shown) if h is not None),
+            key=lambda h: h.overlap,
+            default=None,
+        )
         if hit is not None and hit.overlap >= cfg.split.decontam_threshold:
             detail = {"overlap": round(hit.overlap, 4), "closest_id": hit.closest_id}
             stage.drop("contaminated", **drop, detail=detail)

@@ -157,7 +157,7 @@ def sample_all(
                 for i in todo:
                     params = SamplingParams(
                         n=cfg.n,
-                        temperature=cfg.temperature,
+                        temperature=cfg.temperature_for(model),
                         top_p=cfg.top_p,
                         max_tokens=cfg.max_tokens,
                         seed=cfg.seed * 1_000_003 + i * cfg.shard_size,
@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         shard_stats = [v for k, v in stats_of.items() if k.startswith(f"{model}--")]
         seconds = sum(s.get("generate_seconds", 0.0) for s in shard_stats)
         tokens = sum(s.get("completion_tokens", 0) for s in shard_stats)
+        entry["temperature"] = cfg.temperature_for(model)
         entry["tokens_per_s"] = round(tokens / seconds, 1) if seconds else None
         entry["paths_per_s"] = round(entry["paths"] / seconds, 2) if seconds else None
     stats = list(stats_of.values())

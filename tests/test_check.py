@@ -4,6 +4,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from mathforge.cli import app
@@ -54,15 +56,16 @@ def test_a_model_directory_left_behind_is_reported(tmp_path):
     assert "policy_gone: not in" in out and "tmp" not in out.replace(str(tmp_path), "")
 
 
-def test_steps_for_a_model_that_is_not_in_base_models_are_reported(tmp_path):
+@pytest.mark.parametrize("key", ["pretrain.max_steps_by_model", "sample.temperature_by_model"])
+def test_a_per_model_setting_for_a_model_not_in_base_models_is_reported(tmp_path, key):
     root = repo_copy(tmp_path)
     params = root / "params.yaml"
-    text = params.read_text()
-    typo = text.replace("    policy_tiny: 8000 ", "    policy_tinny: 8000 ")
-    assert typo != text
-    params.write_text(typo)
+    raw = yaml.safe_load(params.read_text())
+    section, field = key.split(".")
+    raw[section][field] = {"policy_tinny": 1}
+    params.write_text(yaml.safe_dump(raw))
     result = check(root)
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    assert "pretrain.max_steps_by_model: 'policy_tinny' is not in base.models" in out
+    assert f"{key}: 'policy_tinny' is not in base.models" in out
     assert "did you mean 'policy_tiny'?" in out

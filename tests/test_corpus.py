@@ -20,7 +20,15 @@ from mathforge.grading import run_sandboxed
 from mathforge.lineage import question_id
 from mathforge.prompts import render
 from mathforge.teacher import domain_skills, generate
-from mathforge.teacher.corpus import FORMATS, TEMPLATE, draw_problems, render_formats
+from mathforge.teacher.corpus import (
+    FORMATS,
+    LONGEST,
+    TEMPLATE,
+    draw_problems,
+    long_numbers_rewrite,
+    render_formats,
+    with_long_numbers,
+)
 from mathforge.verify import answers_match_batch
 from stages import corpus as corpus_stage
 
@@ -57,12 +65,48 @@ def test_formats_carry_the_problem_but_never_the_mixed_solution():
     assert problem.solution.startswith(rows["reasoning"]["completion"])
     assert "```" not in rows["reasoning"]["completion"]
     for row in rows.values():
-        assert problem.question in row["prompt"]
+        if row["format"] != "long_numbers":  # its question is rewritten (below)
+            assert problem.question in row["prompt"]
         assert "Final answer" not in row["completion"]  # not the mixed format
     assert rows["program"]["completion"].startswith("```python\n")
     assert "Reasoning: Key information:" in rows["reasoning_program"]["prompt"]
     with pytest.raises(ValueError, match="unknown corpus format 'essay'"):
         render_formats(problem, ["essay"])
+
+
+def test_long_numbers_rewrites_the_bound_numbers_in_question_and_program_alike():
+    question = "Pack 26 muffins into boxes of 4; 4 boxes fill a tray. Each weighs $1.50."
+    program = "n1 = 26\nboxes = -(-n1 // 4)\nprint(boxes)"
+    new_question, new_program = with_long_numbers(question, program, random.Random(0))
+    (number,) = [line.split(" = ")[1] for line in new_program.splitlines()[:1]]
+    assert number != "26" and 1 <= len(number) <= LONGEST and not number.startswith("0")
+    assert new_question == question.replace("26", number)  # 4 is given twice: left alone
+    assert new_program == program.replace("n1 = 26", f"n1 = {number}")
+    lengths = set()
+    for seed in range(200):
+        q, p = with_long_numbers(
+            "Share 12 pens among 5 pupils.", "n1 = 12\nn2 = 5\n", random.Random(seed)
+        )
+        a, b = p.split()[2], p.split()[5]
+        assert q == f"Share {a} pens among {b} pupils." and a != b
+        lengths |= {len(a), len(b)}
+    assert lengths == set(range(1, LONGEST + 1))
+
+
+def test_the_long_numbers_row_is_the_program_row_of_the_rewritten_question():
+    problem = generate("number_theory", "lcm", random.Random(2), "base")
+    rows = {r["format"]: r for r in render_formats(problem, ["program", "long_numbers"])}
+    question, program = long_numbers_rewrite(problem)
+    assert long_numbers_rewrite(problem) == (question, program)  # seeded by the question
+    assert question != problem.question
+    assert rows["long_numbers"]["prompt"] == rows["program"]["prompt"].replace(
+        problem.question, question
+    )
+    assert rows["long_numbers"]["completion"] == f"```python\n{program}\n```"
+    before, after = rows["program"]["completion"], rows["long_numbers"]["completion"]
+    assert [line for line in before.splitlines() if not line.startswith("n")] == [
+        line for line in after.splitlines() if not line.startswith("n")
+    ]  # only the bindings changed
 
 
 def test_one_list_of_formats_in_the_teacher_the_contract_and_the_params():
@@ -121,7 +165,9 @@ def test_the_stage_keeps_no_split_problem_and_no_contaminated_one(tmp_path):
     held = frame.filter(pl.col("split") != "train")
     index = HeldOutIndex(held["question_id"].to_list(), held["question"].to_list(),
                          cfg.decontam_ngram)  # fmt: skip
-    questions = [p.split("\n\n")[0] for p in corpus.filter(pl.col("format") == "program")["prompt"]]
+    assert "long_numbers" in load_params("corpus", params).formats  # its questions are new text
+    shown = corpus.filter(pl.col("format").is_in(["program", "long_numbers"]))["prompt"]
+    questions = [p.split("\n\n")[0] for p in shown]
     overlaps = [index.check(q) for q in questions]
     assert all(h is None or h.overlap < cfg.decontam_threshold for h in overlaps)
     # every draw is kept or dropped with its reason, counted under the same name

@@ -269,7 +269,10 @@ def workdir(tmp_path_factory, tiny_policy, tiny_tokenizer) -> Path:
 def write_params(root: Path) -> Path:
     """The tiny profile (2 paths a problem, shards of 2 problems), shorter still."""
     path = root / f"params-{len(list(root.glob('params-*.yaml')))}.yaml"
-    sample = {"max_tokens": 24, "engine": {"batch_size": 4}, "skip_sft_examples": False}
+    sample = {
+        "max_tokens": 24, "engine": {"batch_size": 4}, "skip_sft_examples": False,
+        "temperature_by_model": {"tiny": 1.5},
+    }  # fmt: skip
     return write_tiny_params(path, sample=sample, sandbox={"timeout_s": 2.0})
 
 
@@ -322,6 +325,9 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
         rows = paths.filter(pl.col("model") == model)
         assert entry["error_kinds"] == Counter(k or "ok" for k in rows["error_kind"])
         assert entry["paths"] == rows.height and entry["tokens_per_s"] > 0
+    cfg = load_params("sample", workdir / "params-0.yaml")
+    assert metrics["models"]["tiny"]["temperature"] == 1.5 != cfg.temperature
+    assert metrics["models"]["small"]["temperature"] == cfg.temperature
     assert metrics["pool"]["error_kinds"] == Counter(k or "ok" for k in paths["error_kind"])
     solved = paths.filter(pl.col("correct"))["question_id"].n_unique()
     assert metrics["pool"]["problems_with_a_correct_path"] == solved

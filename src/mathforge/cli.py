@@ -306,10 +306,14 @@ def check(root: Annotated[Path, typer.Option(help="repository root")] = Path("."
             for p in stale
             if p.name not in names
         ]
+        per_model = {
+            "pretrain.max_steps_by_model": sections["pretrain"].max_steps_by_model,
+            "sample.temperature_by_model": sections["sample"].temperature_by_model,
+        }
         problems += [
-            f"{params} pretrain.max_steps_by_model: '{name}' is not in base.models"
-            + closest(name, names)
-            for name in sections["pretrain"].max_steps_by_model
+            f"{params} {key}: '{name}' is not in base.models" + closest(name, names)
+            for key, entries in per_model.items()
+            for name in entries
             if name not in names
         ]
     for line in problems:

@@ -379,13 +379,21 @@ class CorpusParams(_Section):
     problems: int = Field(ge=1, description="problems drawn (before dropping any)")
     hard_fraction: float = Field(ge=0, le=1, description="share of draws in the hard variant")
     formats: list[
-        Literal["program", "numbers", "key_information", "reasoning", "reasoning_program"]
+        Literal[
+            "program",
+            "numbers",
+            "key_information",
+            "reasoning",
+            "reasoning_program",
+            "long_numbers",
+        ]
     ] = Field(
         min_length=1,
         description="renderings of each problem: program (question -> the program), numbers "
         "(question -> the numbers it gives, in order), key_information (question -> each number "
         "with what it counts), reasoning (question -> the reasoning in words alone), "
-        "reasoning_program (question and reasoning -> the program)",
+        "reasoning_program (question and reasoning -> the program), long_numbers (the program row "
+        "with the numbers it binds rewritten to 1-7 digits: copying long numbers)",
     )
     domain: DomainParams = Field(description="the top-level domain section")
     split: SplitParams = Field(description="the split section: its decontamination rule")
@@ -440,6 +448,10 @@ class SampleParams(_Section):
     temperature: float = Field(
         gt=0, description="sampling temperature (above 0: paths must differ)"
     )
+    temperature_by_model: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        description="models (base.models names) that sample at another temperature: a weaker "
+        "model of the pool writes fewer broken programs a little cooler"
+    )
     top_p: float = Field(gt=0, le=1, description="nucleus sampling mass")
     max_tokens: int = Field(
         ge=1, description="new tokens per path (reference solutions: 90 on average)"
@@ -477,6 +489,10 @@ class SampleParams(_Section):
     )
 
     shared: ClassVar[tuple[str, ...]] = ("sandbox",)
+
+    def temperature_for(self, model: str) -> float:
+        """The sampling temperature of `model`."""
+        return self.temperature_by_model.get(model, self.temperature)
 
     @model_validator(mode="after")
     def _pass_k_within_n(self) -> SampleParams:

@@ -24,7 +24,7 @@ CORPUS = Table(
         Column("variant", pl.String, "base | hard (never ood)", False, values=("base", "hard")),
         Column("format", pl.String, "how the problem is rendered", False,
                values=("program", "numbers", "key_information", "reasoning",
-                       "reasoning_program")),
+                       "reasoning_program", "long_numbers")),
         Column("prompt", pl.String, "the user message", False, non_empty=True),
         Column("completion", pl.String, "what the model learns to answer", False,
                non_empty=True),

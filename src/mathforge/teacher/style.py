@@ -35,6 +35,15 @@ def question_numbers(question: str) -> list[str]:
     return [m.group(2) for m in _NUMBER.finditer(question)]
 
 
+def replace_numbers(question: str, new: dict[str, str]) -> str:
+    """`question` with each number written as a key of `new` ("26", not "$26" or "26%")
+    replaced by its value; its `$` and `%` stay."""
+    return _NUMBER.sub(
+        lambda m: f"{m.group(1)}{new[m.group(2)]}{m.group(3)}" if m.group(2) in new else m.group(0),
+        question,
+    )
+
+
 def key_information(question: str, names: dict[str, str] | None = None) -> str:
     """One line naming each number of the question, in order, with the word after it when
     that word says what is counted ("$48.39", "13%", "290 employees"), and the program's name
