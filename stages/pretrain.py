@@ -21,7 +21,6 @@ import argparse
 import shutil
 from pathlib import Path
 
-from datasets import Dataset
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import PretrainParams, load_params
@@ -78,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out_dir) as tmp:
         metrics, curve = train_chat(
             resolve_model_path(args.base_model),
-            Dataset.from_list(chat_rows(train["prompt"], train["completion"])),
-            Dataset.from_list(chat_rows(held["prompt"], held["completion"])),
+            chat_rows(train["prompt"], train["completion"]),
+            chat_rows(held["prompt"], held["completion"]),
             cfg,
             tmp,
         )

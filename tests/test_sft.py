@@ -30,6 +30,7 @@ from mathforge.training.sft import (  # noqa: E402
     select_examples,
     sft_config,
     to_dataset,
+    tokenize_chat,
     train_sft,
 )
 from stages import sft as sft_stage  # noqa: E402
@@ -157,12 +158,41 @@ def trainer_for(base_dir: Path, train: pl.DataFrame, tmp_path: Path, **overrides
     from trl import SFTTrainer
 
     cfg = load_params("sft", ROOT / "params.yaml", {**FAST, **overrides})
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     return SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(base_dir),
         args=sft_config(cfg, tmp_path / "trainer"),
-        train_dataset=to_dataset(train),
-        processing_class=AutoTokenizer.from_pretrained(base_dir),
+        train_dataset=tokenize_chat(to_dataset(train), tokenizer, cfg.max_length),
+        processing_class=tokenizer,
     )
+
+
+def test_batched_tokenization_is_trls_own_preparation(base_dir, problems, tmp_path):
+    """`tokenize_chat` gives the rows TRL's SFTTrainer prepares from the same chat rows:
+    ids, labels, the cut to max_length, the rows dropped with nothing left to learn."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    rows = prompt_completion_rows(problems.head(6), system=False)
+    prompt = len(
+        tokenizer.apply_chat_template(
+            rows[0]["prompt"], add_generation_prompt=True, return_dict=True
+        )["input_ids"]
+    )
+    rows[1]["prompt"][0]["content"] *= 40  # its prompt alone is longer than max_length
+    max_length = prompt + 8  # the other rows' completions are cut
+    ours = tokenize_chat(rows, tokenizer, max_length)
+    args = sft_config(load_params("sft", ROOT / "params.yaml", FAST), tmp_path / "trl")
+    args.dataset_kwargs, args.max_length = {}, max_length  # TRL prepares the rows itself
+    theirs = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(base_dir), args=args,
+        train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+    ).train_dataset  # fmt: skip
+    assert ours.num_rows == theirs.num_rows == 5  # the long prompt's row: dropped
+    assert ours["input_ids"] == theirs["input_ids"]
+    assert ours["labels"] == theirs["labels"]
+    assert max(len(ids) for ids in ours["input_ids"]) == max_length
 
 
 def test_loss_covers_the_completion_only(base_dir, problems, tmp_path):
@@ -192,7 +222,7 @@ def test_the_plain_loss_is_trls_loss(base_dir, problems, tmp_path):
     plain = plain_loss_trainer()(
         model=AutoModelForCausalLM.from_pretrained(base_dir),
         args=trl_trainer.args,
-        train_dataset=to_dataset(problems.head(4)),
+        train_dataset=trl_trainer.train_dataset,
         processing_class=AutoTokenizer.from_pretrained(base_dir),
     )
     batch = trl_trainer.data_collator([trl_trainer.train_dataset[i] for i in range(4)])
@@ -207,10 +237,11 @@ def test_the_completion_loss_is_the_full_forward_loss_and_gradient(base_dir, pro
     """Logits at the labelled positions alone give the loss and the gradients of the model's
     full forward, and gradient accumulation's token count divides the sum."""
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    cfg = load_params("sft", ROOT / "params.yaml", FAST)
     trainer = plain_loss_trainer()(
         model=AutoModelForCausalLM.from_pretrained(base_dir),
-        args=sft_config(load_params("sft", ROOT / "params.yaml", FAST), tmp_path),
-        train_dataset=to_dataset(problems.head(4)),
+        args=sft_config(cfg, tmp_path),
+        train_dataset=tokenize_chat(to_dataset(problems.head(4)), tokenizer, cfg.max_length),
         processing_class=tokenizer,
     )
     batch = dict(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
