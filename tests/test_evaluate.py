@@ -19,7 +19,13 @@ from typer.testing import CliRunner
 from mathforge.cli import app
 from mathforge.config import load_params
 from mathforge.errors import UserError
-from mathforge.evaluation import bootstrap_ci, evaluate, limit_problems, model_generator
+from mathforge.evaluation import (
+    bootstrap_ci,
+    evaluate,
+    limit_problems,
+    model_generator,
+    paired_difference,
+)
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,3 +183,47 @@ def test_the_command_evaluates_an_endpoint_from_backend_settings(openai_server, 
     engine.write_text("backend: vllm\ntensor_parallel_size: 1\n")
     bad = CliRunner().invoke(app, args)
     assert bad.exit_code == 1 and "not backend settings" in " ".join(bad.output.split())
+
+
+def graded(outcomes: dict[str, list[bool | None]]) -> pl.DataFrame:
+    """Graded paths: each problem's paths, correct or not (None: ungradable)."""
+    rows = [(q, c) for q, paths in outcomes.items() for c in paths]
+    return pl.DataFrame(
+        rows, schema={"question_id": pl.String, "correct": pl.Boolean}, orient="row"
+    )
+
+
+def test_the_paired_difference_is_per_problem_and_split_by_distribution(tmp_path):
+    baseline = graded({"q1": [True], "q2": [True], "q3": [False], "q4": [False], "q9": [True]})
+    candidate = graded({"q1": [True], "q2": [False], "q3": [True, True], "q4": [True, None]})
+    split = pl.DataFrame({"question_id": ["q1", "q2", "q3", "q4"], "ood": [False] * 3 + [True]})
+    report = paired_difference(baseline, candidate, split)
+    # q9 was not graded for the candidate: left out; q4's ungradable path is not a solved one
+    assert report["overall"] == {
+        "baseline": 0.5, "candidate": 0.625, "difference": 0.125,
+        "ci95": bootstrap_ci([0, -1, 1, 0.5]), "problems": 4,
+    }  # fmt: skip
+    assert report["in_distribution"]["difference"] == 0.0
+    assert report["in_distribution"]["problems"] == 3
+    assert report["ood"] == {
+        "baseline": 0.0, "candidate": 0.5, "difference": 0.5, "ci95": [0.5, 0.5], "problems": 1
+    }  # fmt: skip
+    assert set(paired_difference(baseline, candidate)) == {"overall"}  # no split: no groups
+    with pytest.raises(UserError, match="share no problem"):
+        paired_difference(baseline, graded({"q7": [True]}))
+
+
+def test_the_compare_command_prints_and_writes_the_report(tmp_path):
+    a, b, split, out = (tmp_path / n for n in ("a.parquet", "b.parquet", "s.parquet", "c.json"))
+    graded({"q1": [False], "q2": [False]}).write_parquet(a)
+    graded({"q1": [True], "q2": [True]}).write_parquet(b)
+    pl.DataFrame({"question_id": ["q1", "q2"], "ood": [False, False]}).write_parquet(split)
+    result = CliRunner().invoke(
+        app, ["compare", str(a), str(b), "--split", str(split), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "+100.0%" in result.output
+    report = json.loads(out.read_text())
+    assert report["in_distribution"]["difference"] == 1.0 and report["ood"]["problems"] == 0
+    missing = CliRunner().invoke(app, ["compare", str(a), str(tmp_path / "none.parquet")])
+    assert missing.exit_code == 1 and "not found" in " ".join(missing.output.split())

@@ -282,6 +282,47 @@ def evaluate(
 
 
 @app.command()
+def compare(
+    baseline: Annotated[
+        Path, typer.Argument(help="graded paths of the baseline (evaluate --paths)")
+    ],
+    candidate: Annotated[Path, typer.Argument(help="graded paths of the candidate, same problems")],
+    split: Annotated[
+        Path | None, typer.Option(help="the split evaluated: reports in and out of distribution")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="also write the report here (JSON)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+) -> None:
+    """Candidate minus baseline accuracy, paired by problem, with a 95% bootstrap interval."""
+    from mathforge.evaluation import paired_difference
+
+    try:
+        for path in (baseline, candidate, split):
+            if path is not None and not path.is_file():
+                raise UserError(f"{path} not found")
+        problems = pl.read_parquet(split) if split is not None else None
+        report = paired_difference(
+            pl.read_parquet(baseline), pl.read_parquet(candidate), problems, seed
+        )
+    except UserError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    table = Table("problems", "group", "baseline", "candidate", "difference", "95% interval")
+    for name, entry in report.items():
+        if entry["problems"] == 0:
+            continue
+        lo, hi = entry["ci95"]
+        table.add_row(
+            str(entry["problems"]), name.replace("_", " "), f"{entry['baseline']:.1%}",
+            f"{entry['candidate']:.1%}", f"{entry['difference']:+.1%}", f"{lo:+.1%} – {hi:+.1%}",
+        )  # fmt: skip
+    Console(stderr=True).print(table)
+    if output is not None:
+        write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", output)
+        err.print(f"wrote {output}")
+
+
+@app.command()
 def check(root: Annotated[Path, typer.Option(help="repository root")] = Path(".")) -> None:
     """Validate params.yaml (every section) and dvc.yaml's params references before DVC runs:
     `dvc repro` deletes a stage's outputs before it notices a missing param."""
