@@ -17,15 +17,10 @@ from tiny_models import save_tiny_model
 from typer.testing import CliRunner
 
 from mathforge.cli import app
+from mathforge.comparison import paired_difference
 from mathforge.config import load_params
 from mathforge.errors import UserError
-from mathforge.evaluation import (
-    bootstrap_ci,
-    evaluate,
-    limit_problems,
-    model_generator,
-    paired_difference,
-)
+from mathforge.evaluation import bootstrap_ci, evaluate, limit_problems, model_generator
 from mathforge.generation.openai_backend import OpenAIChatGenerator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -294,7 +294,7 @@ def compare(
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
 ) -> None:
     """Candidate minus baseline accuracy, paired by problem, with a 95% bootstrap interval."""
-    from mathforge.evaluation import paired_difference
+    from mathforge.comparison import paired_difference
 
     try:
         for path in (baseline, candidate, split):

@@ -60,51 +60,6 @@ def summary(outcomes: Sequence[float], seed: int = 0) -> dict[str, Any]:
     }
 
 
-def paired_difference(
-    baseline: pl.DataFrame,
-    candidate: pl.DataFrame,
-    problems: pl.DataFrame | None = None,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Candidate minus baseline, paired by problem: two models' graded paths on the same
-    problems (`mathforge evaluate --paths`), each problem's outcome the share of its paths
-    that are correct (greedy: solved or not). For the problems both graded, overall and, with
-    `problems` (question_id, ood), in and out of distribution: each model's accuracy, the
-    difference and a 95% bootstrap interval of the mean per-problem difference."""
-
-    def per_problem(paths: pl.DataFrame) -> pl.DataFrame:
-        missing = [c for c in ("question_id", "correct") if c not in paths.columns]
-        if missing:
-            raise UserError(f"graded paths lack column(s) {', '.join(missing)}")
-        solved = pl.col("correct").fill_null(False).cast(pl.Float64).mean()
-        return paths.group_by("question_id").agg(outcome=solved)
-
-    both = per_problem(baseline).join(per_problem(candidate), on="question_id", suffix="_candidate")
-    if both.height == 0:
-        raise UserError("the two sets of paths share no problem")
-    if problems is not None:
-        both = both.join(problems.select("question_id", "ood"), on="question_id", how="left")
-    else:
-        both = both.with_columns(ood=pl.lit(None, dtype=pl.Boolean))
-    both = both.sort("question_id")
-
-    def entry(rows: pl.DataFrame) -> dict[str, Any]:
-        a, b = rows["outcome"].to_numpy(), rows["outcome_candidate"].to_numpy()
-        return {
-            "baseline": round(float(a.mean()), 4) if a.size else None,
-            "candidate": round(float(b.mean()), 4) if b.size else None,
-            "difference": round(float((b - a).mean()), 4) if a.size else None,
-            "ci95": bootstrap_ci(b - a, seed),
-            "problems": rows.height,
-        }
-
-    report = {"overall": entry(both)}
-    if problems is not None:
-        report["in_distribution"] = entry(both.filter(pl.col("ood") == False))  # noqa: E712
-        report["ood"] = entry(both.filter(pl.col("ood")))
-    return report
-
-
 def limit_problems(problems: pl.DataFrame, limit: int | None, seed: int) -> pl.DataFrame:
     """At most `limit` problems, stratified by subject and in/out of distribution, seeded."""
     if "ood" not in problems.columns:
