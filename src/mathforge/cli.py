@@ -212,7 +212,7 @@ def _print_report(report: dict) -> None:
         accuracy = "-" if entry["accuracy"] is None else f"{entry['accuracy']:.1%}"
         ci = "-" if entry["ci95"] is None else f"{entry['ci95'][0]:.1%} – {entry['ci95'][1]:.1%}"
         table.add_row(str(entry["problems"]), name, accuracy, ci)
-    Console(stderr=True).print(table)
+    err.print(table)
     kinds = ", ".join(f"{k} {v}" for k, v in report["error_kinds"].items())
     err.print(f"paths: {report['paths']} ({kinds}); ungradable {report['ungradable_paths']}")
 
@@ -316,7 +316,7 @@ def compare(
             str(entry["problems"]), name.replace("_", " "), f"{entry['baseline']:.1%}",
             f"{entry['candidate']:.1%}", f"{entry['difference']:+.1%}", f"{lo:+.1%} – {hi:+.1%}",
         )  # fmt: skip
-    Console(stderr=True).print(table)
+    err.print(table)
     if output is not None:
         write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", output)
         err.print(f"wrote {output}")
