@@ -1,0 +1,75 @@
+"""Tables of the scoring stages: the judge's labels, the reward and critique models' scores."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from mathforge.contracts import Column, Table
+from mathforge.scoring import ROLES
+
+JUDGED = Table(
+    name="judged",
+    doc="One row per sampled path of a problem whose role is `train` or `heldout`: the judge's "
+    "critique and score (mathforge.critique.judge). `accepted` is the judge's verdict on the "
+    "path as a whole (score at or above the acceptance threshold); a judge output that did not "
+    "parse is a reject with its reason in `judge_error`, never a zero.",
+    glob="data/scores/judged.parquet",
+    stage="critique_label",
+    min_rows=1,
+    columns=(
+        Column("path_id", pl.String, "the path (table `paths`)", False, True,
+               regex=r"^p_[0-9a-f]{16}$"),
+        Column("question_id", pl.String, "its problem", False),
+        Column("subject", pl.String, "its subject", False),
+        Column("model", pl.String, "the policy that sampled it", False),
+        Column("role", pl.String, "train: scorers learn from it; heldout: they are measured on "
+               "it (mathforge.scoring)", False, values=("train", "heldout")),
+        Column("correct", pl.Boolean, "the answer-only grade (table `paths`)"),
+        Column("judge_score", pl.Int64, "0-10; null: the judge's output did not parse",
+               between=(0, 10)),
+        Column("accepted", pl.Boolean, "judge_score >= the threshold (false when unparseable)",
+               False),
+        Column("critique", pl.String, "the judge's step checks and score, in the critique "
+               "format (mathforge.critique.format)", False),
+        Column("checks", pl.String, "JSON: check name -> pass | fail | skip", json=True),
+        Column("judge_error", pl.String, "why the judge's output was rejected; null: parsed"),
+    ),
+)  # fmt: skip
+
+REWARD_SCORES = Table(
+    name="reward_scores",
+    doc="One row per path of a `score` problem: the reward model's scalar. It compares paths "
+    "of one problem; across problems it means little.",
+    glob="data/scores/reward.parquet",
+    stage="reward_score",
+    min_rows=1,
+    columns=(
+        Column("path_id", pl.String, "the path", False, True, regex=r"^p_[0-9a-f]{16}$"),
+        Column("question_id", pl.String, "its problem", False),
+        Column("reward", pl.Float64, "the reward model's score", False),
+    ),
+)  # fmt: skip
+
+CRITIQUE_SCORES = Table(
+    name="critique_scores",
+    doc="One row per path of a `score` problem: the critique model's critique and the score "
+    "parsed from it. An unparseable critique has a null score and its reason.",
+    glob="data/scores/critique.parquet",
+    stage="critique_score",
+    min_rows=1,
+    columns=(
+        Column("path_id", pl.String, "the path", False, True, regex=r"^p_[0-9a-f]{16}$"),
+        Column("question_id", pl.String, "its problem", False),
+        Column("critique", pl.String, "what the critique model wrote", False),
+        Column("critique_score", pl.Int64, "0-10 parsed from it; null: unparseable",
+               between=(0, 10)),
+        Column("critique_error", pl.String, "why it did not parse; null: parsed"),
+    ),
+    rules=lambda gxe: [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="critique_error", row_condition="critique_score.isnull()",
+            condition_parser="pandas",
+        ),
+    ],
+    rules_doc="Every row without a score says why (`critique_error`).",
+)  # fmt: skip
