@@ -5,7 +5,6 @@ from __future__ import annotations
 import polars as pl
 
 from mathforge.contracts import Column, Table
-from mathforge.scoring import ROLES
 
 JUDGED = Table(
     name="judged",
