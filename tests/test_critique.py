@@ -7,6 +7,7 @@ the judge must reject it, name the check that failed, and accept the honest solu
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import jinja2
 import pytest
@@ -15,10 +16,16 @@ from openai_server import OpenAIServer
 from mathforge.config import OpenAIBackendParams
 from mathforge.critique import ACCEPT, JudgeItem, judge, judge_many, parse_critique
 from mathforge.critique.endpoint import judge_with_endpoint
-from mathforge.critique.format import CHECKS, Check, critique_prompt, render_critique
+from mathforge.critique.format import (
+    CHECKS,
+    TEMPLATE,
+    Check,
+    _templates,
+    critique_prompt,
+    render_critique,
+)
 from mathforge.critique.judge import instrument, program_literals, question_numbers
 from mathforge.generation import build_generator
-from mathforge.prompts import render
 
 TANK = "A tank holds 48 litres of water and 6 litres drain out each hour. After how many hours is it empty?"  # noqa: E501
 
@@ -53,10 +60,6 @@ BAD = {  # kind -> (solution, the check that must fail)
         solution("Hours: 48 / 6 = 9.", "n1 = 48\nn2 = 6\nprint(n1 // n2)", "8"),
         "claims",
     ),
-    "final_line_contradicts": (
-        solution("Hours: 48 / 6.", "n1 = 48\nn2 = 6\nprint(n1 // n2)", "9"),
-        "final_answer",
-    ),
 }
 
 SHOP = (
@@ -82,6 +85,24 @@ def test_right_answer_wrong_reasoning_is_rejected_by_the_check_that_sees_it(kind
     assert verdict.checks["answer"] == "pass", "every case reaches the reference answer"
     assert verdict.checks[check] == "fail", verdict.critique
     assert not verdict.accepted and 3 <= verdict.score < ACCEPT
+
+
+def test_a_final_line_that_disagrees_with_the_program_costs_a_point_and_does_not_reject():
+    text = solution("Hours: 48 / 6.", "n1 = 48\nn2 = 6\nprint(n1 // n2)", "9")
+    verdict = judge(TANK, "8", text, reference_solution=REFERENCE_SOLUTION)
+    assert verdict.checks["final_answer"] == "fail" and verdict.score == 9 and verdict.accepted
+    both = solution("Hours: 48 / 6 = 9.", "n1 = 48\nn2 = 6\nprint(n1 // n2)", "9")
+    assert judge(TANK, "8", both).score == 5  # a failed claim (6), less the point
+
+
+def test_a_question_number_that_is_also_a_unit_is_not_redrawn():
+    # the 100 here is also the percent factor of the program: redrawing it would break an
+    # honest program whose 100 is the constant (the reference binds both to one name)
+    question = "What percentage of 100 is 35?"
+    reference = solution("35 / 100 x 100.", "n1 = 100\nn2 = 35\nprint(n2 * n1 // n1)", "35")
+    honest = solution("Part over whole.", "n1 = 100\nn2 = 35\nprint(n2 * 100 // n1)", "35")
+    verdict = judge(question, "35", honest, reference_solution=reference)
+    assert verdict.checks["counterfactual"] == "pass" and verdict.accepted
 
 
 def test_a_hard_coded_answer_behind_a_name_is_caught_without_a_reference_solution():
@@ -121,7 +142,7 @@ def test_judge_many_keeps_the_order_and_agrees_with_judge():
     one = [judge(i.question, i.reference, i.solution, reference_solution=i.reference_solution)
            for i in items]  # fmt: skip
     assert [j.score for j in many] == [j.score for j in one]
-    assert [j.accepted for j in many] == [False, False, True, False, False, False]
+    assert [j.accepted for j in many] == [False, False, True, False, False]
 
 
 def test_numbers_rule_reads_signs_decimals_and_percentages():
@@ -193,8 +214,9 @@ def test_critique_prompt_names_every_check_and_needs_its_variables():
     assert "Reference answer: 8" in user["content"] and user["content"].endswith("Critique:")
     (only,) = critique_prompt(TANK, None, HONEST, system=False)
     assert "Reference answer: none" in only["content"]
-    with pytest.raises(jinja2.UndefinedError):
-        render("critique.jinja", role="user", question=TANK)
+    template = _templates().get_template(TEMPLATE)
+    with pytest.raises(jinja2.UndefinedError):  # strict, as every prompt template
+        template.render(role="user", question=TANK)
 
 
 # ---------------------------------------------------------------------------- endpoint
@@ -214,3 +236,82 @@ def test_endpoint_judge_parses_a_real_server_and_rejects_what_does_not_parse():
     assert verdicts[1].error == "no score line at the end"
     assert verdicts[1].critique == "It looks fine to me!"
     assert system["role"] == "system" and "Score: <0-10>" in system["content"]
+
+
+# ------------------------------------------------------------------- stage critique_label
+def _write_inputs(root: Path) -> tuple[Path, Path]:
+    """A train split of two hand-written problems (TANK by a stand-in teacher, SHOP without a
+    trusted solution) and one policy's shard of paths for them."""
+    from mathforge.contracts.paths import PATHS
+    from mathforge.contracts.splits import TRAIN
+    from mathforge.io import write_parquet
+    from mathforge.lineage import question_id
+
+    problems = [(TANK, "8", REFERENCE_SOLUTION, "programmatic"), (SHOP, "391", None, "llm")]
+    train = TRAIN.frame(
+        {"question_id": question_id(q), "subject": "arithmetic", "skill": "s", "variant": "base",
+         "question": q, "answer": a, "solution": s, "generator": g, "seed_ids": [],
+         "params": "{}", "synth_index": i, "split": "train", "ood": False}
+        for i, (q, a, s, g) in enumerate(problems)
+    )  # fmt: skip
+    texts = {
+        TANK: [HONEST, *(text for text, _ in BAD.values()), "no program here"],
+        SHOP: [solution("Add.", "print(137 + 254)", "391"), solution("Oops.", "print(1)", "1")],
+    }
+    rows = []
+    for q, answer, *_ in problems:
+        for k, text in enumerate(texts[q]):
+            predicted = {0: answer}.get(k)
+            rows.append(
+                {"path_id": f"p_{k:02d}{question_id(q)[2:16]}", "question_id": question_id(q),
+                 "subject": "arithmetic", "model": "tiny", "sample_index": k, "text": text,
+                 "programs": [], "reference": answer, "reference_source": "gold",
+                 "correct": "Oops" not in text and "no program" not in text,
+                 "predicted": predicted}
+            )  # fmt: skip
+    write_parquet(train, root / "train.parquet")
+    write_parquet(PATHS.frame(rows), root / "paths" / "tiny" / "shard-00000.parquet")
+    return root / "train.parquet", root / "paths"
+
+
+def test_critique_label_stage_labels_the_fit_problems_and_counts_wrong_reasoning(tmp_path):
+    import json
+
+    import polars as pl
+    from profiles import write_tiny_params
+
+    from stages import critique_label
+
+    train, paths = _write_inputs(tmp_path)
+    params = write_tiny_params(
+        tmp_path / "params.yaml", scoring={"fit_fraction": 1.0, "heldout_fraction": 0.0}
+    )
+    out, metrics, plot = tmp_path / "judged.parquet", tmp_path / "m.json", tmp_path / "p.csv"
+    critique_label.main([str(train), str(paths), str(out), str(metrics), str(plot),
+                         "--params", str(params)])  # fmt: skip
+    judged = pl.read_parquet(out).sort("path_id")
+    assert judged.height == 8 and set(judged["role"]) == {"train"}
+    by_text = dict(zip(judged["path_id"], judged["accepted"], strict=True))
+    assert sum(by_text.values()) == 2  # the honest TANK path and the honest SHOP path
+    m = json.loads(metrics.read_text())
+    assert m["correct"] == 6 and m["right_answer_wrong_reasoning"] == 4
+    assert m["failed_checks_of_correct_paths"]["counterfactual"] >= 1
+    assert m["reference_solutions"] == 1 and m["reference_solutions_accepted_share"] == 1.0
+    assert plot.read_text().splitlines()[0] == "score,correct"
+
+
+def test_critique_label_stage_fails_clearly_and_writes_nothing(tmp_path):
+    from profiles import write_tiny_params
+
+    from mathforge.errors import UserError
+    from stages import critique_label
+
+    train, paths = _write_inputs(tmp_path)
+    out = tmp_path / "judged.parquet"
+    args = [str(out), str(tmp_path / "m.json"), str(tmp_path / "p.csv")]
+    none_fit = write_tiny_params(tmp_path / "none.yaml", scoring={"fit_fraction": 0.0})
+    with pytest.raises(UserError, match="no sampled problem has the role train or heldout"):
+        critique_label.main([str(train), str(paths), *args, "--params", str(none_fit)])
+    with pytest.raises(UserError, match=r"nowhere: no sampled paths \(run `dvc repro sample`\)"):
+        critique_label.main([str(train), str(tmp_path / "nowhere"), *args])
+    assert not out.exists()

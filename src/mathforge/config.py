@@ -502,6 +502,53 @@ class SampleParams(_Section):
         return self
 
 
+# ---------------------------------------------------------------------- scoring
+class ScoringParams(_Section):
+    """Which sampled problems train the scorers and which they score (mathforge.scoring)."""
+
+    seed: int = Field(description="seed of the problems' roles (a hash of seed and question id)")
+    fit_fraction: float = Field(
+        ge=0, le=1, description="share of sampled problems whose paths the judge labels for "
+        "the scorers (train + heldout); the rest are scored and filtered",
+    )  # fmt: skip
+    heldout_fraction: float = Field(
+        ge=0, le=1, description="share of those labelled problems no scorer trains on: the "
+        "critique model's agreement and the reward model's accuracy are measured there",
+    )  # fmt: skip
+    accept_threshold: int = Field(
+        ge=0, le=10, description="a judge or critique score at or above this accepts a path"
+    )
+
+
+class ProgrammaticJudgeParams(_Section):
+    """The CPU profile's judge: runs and checks the path (mathforge.critique.judge)."""
+
+    backend: Literal["programmatic"] = Field(description="the programmatic judge")
+    counterfactual_trials: int = Field(
+        ge=0, description="redraws of the question's numbers a right answer must survive"
+    )
+
+
+JudgeParams = Annotated[
+    ProgrammaticJudgeParams | OpenAIBackendParams, Field(discriminator="backend")
+]
+
+
+class CritiqueParams(_Section):
+    """The judge's labels (stage critique_label)."""
+
+    judge: JudgeParams = Field(
+        description="programmatic (CPU), or openai: a strong model behind an OpenAI-compatible "
+        "endpoint that writes the same critique format (GPU profile)"
+    )
+    judge_max_tokens: int = Field(ge=1, description="new tokens of an endpoint judge's critique")
+    batch_size: int = Field(ge=1, description="paths judged together (one sandbox batch)")
+    sandbox: SandboxParams = Field(description="where the paths run (the top-level sandbox)")
+    scoring: ScoringParams = Field(description="the problems' roles (the top-level scoring)")
+
+    shared: ClassVar[tuple[str, ...]] = ("sandbox", "scoring")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -513,6 +560,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "pretrain": PretrainParams,
     "sft": SFTParams,
     "sample": SampleParams,
+    "scoring": ScoringParams,
+    "critique": CritiqueParams,
 }
 
 

@@ -20,8 +20,12 @@ and the path is a recorded reject, never a zero.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
 
 ACCEPT = 7  # scores at or above accept the path (scoring.accept_threshold by default)
 VERDICTS = ("pass", "fail", "skip")
@@ -41,7 +45,7 @@ CHECKS = {
 }
 LABELS = {name: name.replace("_", " ").capitalize() for name in CHECKS}  # "Final answer"
 
-TEMPLATE = "critique.jinja"
+TEMPLATE = "critique.jinja"  # beside this file
 
 _CHECK_LINE = re.compile(r"^([A-Za-z][A-Za-z ]*?):\s*(pass|fail|skip)\b\s*(?:\((.*)\))?\s*$")
 _SCORE_LINE = re.compile(r"^Score:\s*(-?\d+)\s*$")
@@ -99,16 +103,25 @@ def parse_critique(text: str) -> ParsedCritique:
     return ParsedCritique(score, checks, None)
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The prompts' strict Jinja settings (`mathforge.prompts`), loading from this package:
+    the critique template lives beside the code that parses what it asks for, and out of
+    src/mathforge/prompts, on which the policy stages depend."""
+    from mathforge import prompts
+
+    return prompts._ENV.overlay(loader=jinja2.FileSystemLoader(Path(__file__).parent))
+
+
 def critique_prompt(
     question: str, reference: str | None, solution: str, *, system: bool = True
 ) -> list[dict[str, str]]:
     """The chat asking for a critique of `solution`: the rubric as a system message (for an
     endpoint judge; `system=False` leaves it out, for the critique model that learned it),
     then the problem, the reference answer and the solution."""
-    from mathforge.prompts import render
-
+    template = _templates().get_template(TEMPLATE)
     common = {"checks": CHECKS, "labels": LABELS, "accept": ACCEPT}
-    head = [{"role": "system", "content": render(TEMPLATE, role="system", **common).strip()}]
-    user = render(TEMPLATE, role="user", question=question, reference=reference,
-                  solution=solution, **common)  # fmt: skip
+    head = [{"role": "system", "content": template.render(role="system", **common).strip()}]
+    user = template.render(role="user", question=question, reference=reference,
+                           solution=solution, **common)  # fmt: skip
     return head[: int(system)] + [{"role": "user", "content": user.strip()}]

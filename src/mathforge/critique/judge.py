@@ -29,8 +29,11 @@ what a careful grader would, each check one line of the critique (`mathforge.cri
   print an answer is not counted.
 
 The score (0-10, `ACCEPT` = 7 accepts): a path that does not run scores 0; a wrong answer 1;
-a right answer (or no reference) 10 with every reasoning check passing, 6 with one failing, 3
-with more: any failed reasoning check rejects the path.
+a right answer (or no reference) 10 with every reasoning check (`REASONING`: numbers,
+computed, claims, counterfactual) passing, 6 with one failing, 3 with more: any failed
+reasoning check rejects the path. A final-answer line that disagrees with the printed answer
+costs one point (10 -> 9) and does not reject: the line is text the model writes without
+running its program, and the graded answer is the printed one.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from mathforge.config import SandboxParams
-from mathforge.critique.format import ACCEPT, CHECKS, Check, render_critique
+from mathforge.critique.format import ACCEPT, Check, render_critique
 from mathforge.grading import last_line, run_sandboxed
 from mathforge.solution import parse_solution, program_of
 from mathforge.verify import answers_match_batch
@@ -60,6 +63,10 @@ ALLOWED_CONSTANTS = frozenset(
 # "100%" (the whole), the powers of ten.
 _RESTATED = frozenset([Fraction(0), Fraction(1)] + [Fraction(10) ** k for k in range(1, 10)])
 COUNTERFACTUAL_TRIALS = 2
+# The checks whose failure rejects a path with the right answer. The final-answer line is
+# text a model writes without running its program (the graded answer is what the program
+# prints): a line that disagrees costs one point and does not reject.
+REASONING = ("numbers", "computed", "claims", "counterfactual")
 DEFAULT_SANDBOX = SandboxParams(
     timeout_s=5.0, wall_timeout_s=None, memory_mb=1024, workers=None, allow_unsandboxed=False
 )
@@ -130,9 +137,16 @@ def judge(
 
 
 def judge_many(
-    items: Sequence[JudgeItem], sandbox: SandboxParams = DEFAULT_SANDBOX, *, seed: int = 0
+    items: Sequence[JudgeItem],
+    sandbox: SandboxParams = DEFAULT_SANDBOX,
+    *,
+    seed: int = 0,
+    trials: int = COUNTERFACTUAL_TRIALS,
+    threshold: int = ACCEPT,
 ) -> list[Judgement]:
-    """Judge every item: one sandbox batch of instrumented runs, one of counterfactual runs."""
+    """Judge every item: one sandbox batch of instrumented runs, one of counterfactual runs
+    (`trials` redraws per right answer, seeded by `seed` and the question); a score of
+    `threshold` or more accepts."""
     parsed = [parse_solution(item.solution) for item in items]
     programs = [program_of(p) for p in parsed]
     runs = _run_instrumented(programs, sandbox)
@@ -141,8 +155,8 @@ def judge_many(
     final_ok = _match(
         [(p, parsed_.final_answer) for p, parsed_ in zip(predicted, parsed, strict=True)]
     )
-    trials = _counterfactual_trials(items, programs, runs, answer_ok, seed)
-    counterfactual = _run_counterfactuals(trials, sandbox)
+    redraws = _counterfactual_trials(items, programs, runs, answer_ok, seed, trials)
+    counterfactual = _run_counterfactuals(redraws, sandbox)
 
     judgements = []
     for i, item in enumerate(items):
@@ -158,6 +172,7 @@ def judge_many(
                 checks={c.name: c.verdict for c in checks},
                 details=tuple(checks),
                 predicted=runs[i].predicted,
+                threshold=threshold,
             )
         )
     return judgements
@@ -170,8 +185,9 @@ def _score(checks: list[Check]) -> int:
         return 0
     if verdicts.get("answer") == "fail":
         return 1
-    failed = sum(verdicts.get(name) == "fail" for name in CHECKS if name not in ("runs", "answer"))
-    return 10 if failed == 0 else 6 if failed == 1 else 3
+    failed = sum(verdicts.get(name) == "fail" for name in REASONING)
+    score = 10 if failed == 0 else 6 if failed == 1 else 3
+    return score - (verdicts.get("final_answer") == "fail")
 
 
 # ------------------------------------------------------------------- instrumented run
@@ -399,7 +415,7 @@ class _Trial:
     numbers: dict[str, str]  # old -> new
 
 
-def _counterfactual_trials(items, programs, runs, answer_ok, seed) -> list[_Trial]:
+def _counterfactual_trials(items, programs, runs, answer_ok, seed, count) -> list[_Trial]:
     trials = []
     for i, item in enumerate(items):
         if not (item.reference_solution and runs[i].ok and answer_ok[i]):
@@ -410,7 +426,7 @@ def _counterfactual_trials(items, programs, runs, answer_ok, seed) -> list[_Tria
             continue
         rng = random.Random(hashlib.sha256(f"{seed}:{item.question}".encode()).digest())
         taken = {str(v) for v in _QUESTION_NUMBER.findall(item.question)}
-        for _ in range(COUNTERFACTUAL_TRIALS):
+        for _ in range(count):
             new: dict[str, str] = {}
             for old in bound:
                 draws = (_redraw(old, rng) for _ in range(50))
@@ -434,14 +450,19 @@ def _rebindable(question: str, reference_program: str) -> tuple[list[str], bool]
     """The numbers of the question the counterfactual redraws, and whether the reference binds
     them by name. The numbers the reference binds (``n1 = 26``, the teacher's style) or, in
     a reference without bindings, the literals of its program; either way only numbers the
-    question gives once, other than 0-2 (too often a constant of a solution as well)."""
+    question gives once, and none that is also a constant of solutions (0-2, 24, 60, 100:
+    "what percentage of 100" binds the 100 that also converts to percent)."""
     given = _QUESTION_NUMBER.findall(question.replace(",", ""))
-    once = [v for v in dict.fromkeys(given) if given.count(v) == 1 and Fraction(v) > 2]
+    once = [v for v in dict.fromkeys(given) if given.count(v) == 1 and _redrawable(Fraction(v))]
     bound = {Fraction(value) for _, value in _BINDING.findall(reference_program)}
     if bound:
         return [v for v in once if Fraction(v) in bound], True
     literals = set(program_literals(reference_program))
     return [v for v in once if Fraction(v) in literals], False
+
+
+def _redrawable(value: Fraction) -> bool:
+    return value not in ALLOWED_CONSTANTS or 3 <= value <= 12  # small counts do move
 
 
 def _redraw(old: str, rng: random.Random) -> str:
