@@ -27,7 +27,6 @@ import polars as pl
 from tqdm import tqdm
 
 from mathforge.config import CritiqueParams, OpenAIBackendParams, load_params
-from mathforge.contracts.paths import PATHS
 from mathforge.contracts.scores import JUDGED
 from mathforge.contracts.splits import TRAIN
 from mathforge.critique import JudgeItem, Judgement, judge_many
@@ -36,19 +35,10 @@ from mathforge.errors import UserError, run_stage
 from mathforge.generation import build_generator
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet, write_text
-from mathforge.scoring import scoring_role
+from mathforge.scoring import read_paths, with_roles
 from mathforge.stage import Stage
 
 TRUSTED_SOLUTIONS = ("programmatic", "seed")  # generators whose reference solutions are exact
-
-
-def read_paths(paths_dir: Path, columns: list[str]) -> pl.DataFrame:
-    """Every sampled path (all models' shards), checked against the `paths` contract."""
-    files = sorted(paths_dir.glob("*/shard-*.parquet"))
-    if not files:
-        raise UserError(f"{paths_dir}: no sampled paths (run `dvc repro sample`)")
-    frame = pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical")
-    return PATHS.check_input(frame, paths_dir, columns)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,11 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         ["path_id", "question_id", "subject", "model", "sample_index", "text", "reference",
          "correct"],
     )  # fmt: skip
-    role = pl.col("question_id").map_elements(
-        lambda q: scoring_role(q, roles.fit_fraction, roles.heldout_fraction, roles.seed),
-        return_dtype=pl.String,
-    )
-    paths = paths.with_columns(role=role).filter(pl.col("role") != "score")
+    paths = with_roles(paths, roles.fit_fraction, roles.heldout_fraction, roles.seed)
+    paths = paths.filter(pl.col("role") != "score")
     missing = paths.join(train, on="question_id", how="anti")
     if missing.height:
         raise UserError(

@@ -318,8 +318,8 @@ class BaseParams(_Section):
 
 
 # --------------------------------------------------------------------- training
-class TrainingParams(_Section):
-    """The optimizer and run settings every training stage shares (TRL's SFTTrainer)."""
+class OptimizerParams(_Section):
+    """The optimizer and run settings every training stage shares (TRL's trainers)."""
 
     seed: int = Field(description="seed of the example draws and of training (data order, dropout)")
     max_steps: int = Field(ge=1, description="optimizer steps")
@@ -346,6 +346,11 @@ class TrainingParams(_Section):
     )
     use_cpu: bool = Field(description="train on CPU even where a GPU is visible")
     bf16: bool = Field(description="bfloat16 mixed precision (GPU profile)")
+
+
+class TrainingParams(OptimizerParams):
+    """A policy's training (pretrain, sft): the optimizer, and its held-out accuracy."""
+
     accuracy_problems: int = Field(
         ge=1,
         description="held-out accuracy (mathforge evaluate): this many eval-split problems, "
@@ -529,6 +534,17 @@ class ProgrammaticJudgeParams(_Section):
     )
 
 
+class CritiqueModelParams(OptimizerParams):
+    """The critique model (stages critique_train, critique_score)."""
+
+    base_model: str = Field(
+        description="the model directory it is fine-tuned from (a dep of critique_train): a "
+        "pretrained policy on CPU; on GPUs a base stage directory naming a real model"
+    )
+    max_new_tokens: int = Field(ge=1, description="tokens of a generated critique")
+    generate_batch_size: int = Field(ge=1, description="critiques generated together")
+
+
 JudgeParams = Annotated[
     ProgrammaticJudgeParams | OpenAIBackendParams, Field(discriminator="backend")
 ]
@@ -562,6 +578,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "sample": SampleParams,
     "scoring": ScoringParams,
     "critique": CritiqueParams,
+    "critique_model": CritiqueModelParams,
 }
 
 

@@ -15,6 +15,12 @@ paths it was trained on. Every sampled problem gets one role, from a hash of its
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
+
+import polars as pl
+
+from mathforge.contracts.paths import PATHS
+from mathforge.errors import UserError
 
 ROLES = ("train", "heldout", "score")
 
@@ -30,3 +36,20 @@ def scoring_role(question_id: str, fit_fraction: float, heldout_fraction: float,
     if u >= fit_fraction:
         return "score"
     return "heldout" if u < fit_fraction * heldout_fraction else "train"
+
+
+def with_roles(frame: pl.DataFrame, fit_fraction: float, heldout_fraction: float, seed: int):
+    """`frame` (with a question_id column) with each row's problem role in column `role`."""
+    role = pl.col("question_id").map_elements(
+        lambda q: scoring_role(q, fit_fraction, heldout_fraction, seed), return_dtype=pl.String
+    )
+    return frame.with_columns(role=role)
+
+
+def read_paths(paths_dir: Path, columns: list[str]) -> pl.DataFrame:
+    """Every sampled path (all models' shards of stage sample), checked against `paths`."""
+    files = sorted(Path(paths_dir).glob("*/shard-*.parquet"))
+    if not files:
+        raise UserError(f"{paths_dir}: no sampled paths (run `dvc repro sample`)")
+    frame = pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical")
+    return PATHS.check_input(frame, paths_dir, columns)

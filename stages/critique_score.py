@@ -1,0 +1,104 @@
+"""critique_score: the critique model writes a critique of every path of the scored problems.
+
+Reads   TRAIN       data/splits/train.parquet: the problems' text
+        PATHS_DIR   data/paths/ (stage sample): every sampled path
+        MODEL       models/critique/ (stage critique_train)
+Writes  OUT         data/scores/critique.parquet (contract and view `critique_scores`): one row
+                    per path of a problem whose role is `score` (mathforge.scoring): the
+                    critique and the score parsed from it (null, with the reason, when the
+                    critique does not parse: a reject, never a zero)
+        METRICS     metrics/critique_score.json: paths, unparseable, score counts, the share
+                    it accepts of the correct and of the incorrect paths, critiques/s
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+from transformers.utils import logging as hf_logging
+
+from mathforge.config import CritiqueModelParams, load_params
+from mathforge.contracts.scores import CRITIQUE_SCORES
+from mathforge.contracts.splits import TRAIN
+from mathforge.critique.model import write_critiques
+from mathforge.errors import UserError, run_stage
+from mathforge.evaluation import model_generator
+from mathforge.io import write_json, write_parquet
+from mathforge.scoring import read_paths, with_roles
+from mathforge.stage import Stage
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("train", "paths_dir", "model", "out", "metrics"):
+        parser.add_argument(name, type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    cfg: CritiqueModelParams = load_params("critique_model", args.params)
+    roles = load_params("scoring", args.params)
+    hf_logging.disable_progress_bar()
+    stage = Stage("critique_score")
+
+    paths = read_paths(args.paths_dir, ["path_id", "question_id", "text", "reference", "correct"])
+    paths = with_roles(paths, roles.fit_fraction, roles.heldout_fraction, roles.seed)
+    paths = paths.filter(pl.col("role") == "score").sort("path_id")
+    if paths.height == 0:
+        raise UserError(
+            f"no sampled problem has the role score (scoring.fit_fraction {roles.fit_fraction})"
+        )
+    questions = TRAIN.read(args.train, ["question_id", "question"])
+    paths = paths.join(questions, on="question_id", how="left")
+    if paths["question"].null_count():
+        raise UserError(f"{args.paths_dir}: paths of problems not in {args.train}")
+    generator, _ = model_generator(
+        args.model, device="cpu" if cfg.use_cpu else "cuda", batch_size=cfg.generate_batch_size,
+        threads=cfg.threads,
+    )  # fmt: skip
+
+    started = time.perf_counter()
+    critiques = write_critiques(generator, paths, cfg.max_new_tokens)
+    seconds = time.perf_counter() - started
+    scores = CRITIQUE_SCORES.frame(
+        paths.select("path_id", "question_id").with_columns(
+            critique=pl.Series([c.text for c in critiques], dtype=pl.String),
+            critique_score=pl.Series([c.score for c in critiques], dtype=pl.Int64),
+            critique_error=pl.Series([c.error for c in critiques], dtype=pl.String),
+        )
+    )
+    stage.validate(scores, CRITIQUE_SCORES, row_count=paths.height)
+    write_parquet(scores, args.out)
+
+    accepted = scores["critique_score"].fill_null(-1) >= roles.accept_threshold
+    correct = paths["correct"].fill_null(False)
+    metrics = {
+        "paths": scores.height,
+        "problems": scores["question_id"].n_unique(),
+        "unparseable": int(scores["critique_score"].is_null().sum()),
+        "unparseable_reasons": dict(Counter(e for e in scores["critique_error"] if e)),
+        "scores": {str(k): v for k, v in sorted(Counter(scores["critique_score"]).items(),
+                                                 key=lambda kv: (kv[0] is None, kv[0]))},  # fmt: skip
+        "accepted": int(accepted.sum()),
+        "accepted_share_of_correct": _share(accepted.filter(correct)),
+        "accepted_share_of_incorrect": _share(accepted.filter(~correct)),
+        "seconds": round(seconds, 2),
+        "critiques_per_second": round(scores.height / seconds, 2),
+    }
+    write_json(stage.metrics(**metrics), args.metrics)
+    print(
+        f"critique_score: {scores.height} paths in {seconds:.1f} s; accepted "
+        f"{metrics['accepted']} ({metrics['accepted_share_of_correct']} of the correct, "
+        f"{metrics['accepted_share_of_incorrect']} of the incorrect); unparseable "
+        f"{metrics['unparseable']}"
+    )
+
+
+def _share(flags: pl.Series) -> float | None:
+    return round(float(flags.mean()), 4) if flags.len() else None
+
+
+if __name__ == "__main__":
+    run_stage("critique_score", main)
