@@ -390,6 +390,13 @@ def test_inputs_that_disagree_fail_and_write_nothing(tmp_path):
     pl.concat([frame, other]).write_parquet(critique)
     with pytest.raises(UserError, match="critique rows of paths that are not a `score` problem"):
         run(tmp_path)
+    write_inputs(tmp_path, rows)
+    pl.concat([pl.read_parquet(critique)] * 2).write_parquet(critique)
+    pl.read_parquet(reward).with_columns(reward=float("nan")).write_parquet(reward)
+    with pytest.raises(UserError) as failed:
+        run(tmp_path)
+    assert "critique.parquet: path_id repeats: 2" in str(failed.value)
+    assert "reward.parquet: reward is not finite: 2 (e.g. p_" in str(failed.value)
     assert (tmp_path / "data/filter/scores.parquet").read_bytes() == before
 
 

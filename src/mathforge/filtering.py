@@ -158,33 +158,37 @@ def input_problems(
 ) -> list[str]:
     """How the inputs disagree with each other: every path of a `score` problem has exactly one
     reward row and one critique row for the same problem, no other path has one, and rewards
-    are finite. Each problem in words with a count and an example path_id."""
+    are finite. Each problem in words with a count and an example path_id. One join of the
+    paths with each scores file."""
     scored = (
         f"(SELECT path_id, question_id FROM {_paths_source(paths)} "
         "SEMI JOIN score_problems USING (question_id))"
     )
-    checks = {}
-    for name, path in (("reward", reward), ("critique", critique)):
-        scores = source(path)
-        checks |= {
-            f"{path}: path_id repeats": f"SELECT path_id FROM {scores} GROUP BY path_id "
-            "HAVING count(*) > 1",
-            f"{path}: paths of `score` problems without a {name} row": f"SELECT path_id FROM "
-            f"{scored} ANTI JOIN {scores} USING (path_id)",
-            f"{path}: {name} rows of paths that are not a `score` problem's (do the scoring "
-            f"params match the stage that wrote it?)": f"SELECT path_id FROM {scores} "
-            f"ANTI JOIN {scored} USING (path_id)",
-            f"{path}: question_id differs from the path's": f"SELECT s.path_id FROM {scores} s "
-            f"JOIN {scored} p ON s.path_id = p.path_id WHERE s.question_id <> p.question_id",
-        }
-    checks[f"{reward}: reward is not finite"] = (
-        f"SELECT path_id FROM {source(reward)} WHERE NOT isfinite(reward)"
-    )
     problems = []
-    for what, sql in checks.items():
-        count, example = one(con, f"SELECT count(*), min(path_id) FROM ({sql})")
-        if count:
-            problems.append(f"{what}: {count} (e.g. {example})")
+    for name, path in (("reward", reward), ("critique", critique)):
+        checks = {
+            f"paths of `score` problems without a {name} row": "s.path_id IS NULL",
+            f"{name} rows of paths that are not a `score` problem's (do the scoring params "
+            "match those of the stage that wrote it?)": "p.path_id IS NULL",
+            "question_id differs from the path's": "s.question_id <> p.question_id",
+        }
+        if name == "reward":
+            checks["reward is not finite"] = "NOT isfinite(s.reward)"
+        found = one(
+            con,
+            "SELECT count(s.path_id) - count(DISTINCT s.path_id), "
+            + ", ".join(
+                f"count_if({cond}), min(coalesce(p.path_id, s.path_id)) FILTER ({cond})"
+                for cond in checks.values()
+            )
+            + f" FROM {scored} p FULL JOIN {source(path)} s ON s.path_id = p.path_id",
+        )
+        repeats, *counts = found
+        if repeats:
+            problems.append(f"{path}: path_id repeats: {repeats}")
+        for what, count, example in zip(checks, counts[::2], counts[1::2], strict=True):
+            if count:
+                problems.append(f"{path}: {what}: {count} (e.g. {example})")
     return problems
 
 
