@@ -565,6 +565,52 @@ class CritiqueParams(_Section):
     shared: ClassVar[tuple[str, ...]] = ("sandbox", "scoring")
 
 
+# ----------------------------------------------------------------------- filter
+class FilterParams(_Section):
+    """The quality filter over the paths of `score` problems (stage filter, mathforge.filtering)."""
+
+    top_m: int = Field(
+        ge=1,
+        description="paths kept per problem at most: the best by reward among those that pass "
+        "every check (execution, answer, critique)",
+    )
+    critique_threshold: int | None = Field(
+        ge=0,
+        le=10,
+        description="critique score (0-10) a kept path reaches; null = "
+        "scoring.accept_threshold, the judge's own bar the critique model learned",
+    )
+    hard_first_paths: int = Field(
+        ge=1,
+        description="a problem's hardness is judged on its first this many paths "
+        "(by sample_index, then model)",
+    )
+    hard_max_share: float = Field(
+        gt=0,
+        le=1,
+        description="a problem is hard when fewer than this share of those paths pass every check",
+    )
+    threads: int = Field(ge=1, description="DuckDB threads")
+    memory_limit: str = Field(
+        description="DuckDB memory limit (e.g. 2GB); beyond it, joins and sorts spill to disk"
+    )
+    validate_rows: int = Field(
+        ge=1,
+        description="Great Expectations runs on at most this many rows of each output "
+        "(a deterministic sample); DuckDB checks every row against the same contract",
+    )
+    scoring: ScoringParams = Field(description="the top-level scoring section (problem roles)")
+
+    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+
+    @property
+    def threshold(self) -> int:
+        """The critique score a kept path reaches."""
+        if self.critique_threshold is None:
+            return self.scoring.accept_threshold
+        return self.critique_threshold
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -579,6 +625,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "scoring": ScoringParams,
     "critique": CritiqueParams,
     "critique_model": CritiqueModelParams,
+    "filter": FilterParams,
 }
 
 
