@@ -318,8 +318,8 @@ class BaseParams(_Section):
 
 
 # --------------------------------------------------------------------- training
-class TrainingParams(_Section):
-    """The optimizer and run settings every training stage shares (TRL's SFTTrainer)."""
+class OptimizerParams(_Section):
+    """The optimizer and run settings every TRL trainer here shares (SFT, reward model)."""
 
     seed: int = Field(description="seed of the example draws and of training (data order, dropout)")
     max_steps: int = Field(ge=1, description="optimizer steps")
@@ -346,6 +346,12 @@ class TrainingParams(_Section):
     )
     use_cpu: bool = Field(description="train on CPU even where a GPU is visible")
     bf16: bool = Field(description="bfloat16 mixed precision (GPU profile)")
+
+
+class TrainingParams(OptimizerParams):
+    """The settings every policy-training stage shares (TRL's SFTTrainer): the optimizer's, and
+    the held-out accuracy measured after training."""
+
     accuracy_problems: int = Field(
         ge=1,
         description="held-out accuracy (mathforge evaluate): this many eval-split problems, "
@@ -502,6 +508,50 @@ class SampleParams(_Section):
         return self
 
 
+# ---------------------------------------------------------------------- scoring
+class ScoringParams(_Section):
+    """Which sampled problems train the scorers and which they score (mathforge.scoring), and
+    when the judge accepts a path. Read by every scoring stage."""
+
+    seed: int = Field(description="seed of the problem roles (a hash of it and the question id)")
+    fit_fraction: float = Field(
+        ge=0,
+        le=1,
+        description="share of problems the judge labels (train + heldout); the rest "
+        "are scored by the scorers, never trained on",
+    )
+    heldout_fraction: float = Field(
+        ge=0, le=1, description="share of the labelled problems held out to measure the scorers"
+    )
+    accept_threshold: int = Field(
+        ge=0, le=10, description="the judge accepts a path whose score (0-10) is at least this"
+    )
+
+
+# ----------------------------------------------------------------------- reward
+class RewardParams(OptimizerParams):
+    """The reward model: TRL's RewardTrainer on preference pairs of one problem (stage
+    reward_train), then a score for every path of the `score` problems (stage reward_score)."""
+
+    init: str = Field(
+        description="model directory the reward model starts from (loaded as a sequence "
+        "classifier with num_labels=1: the transformer's weights, a new score head); dvc.yaml "
+        "reads it too, as reward_train's input",
+    )
+    pretrained: str | None = Field(
+        description="HF name or local path of an existing reward model (GPU profile) used "
+        "instead of training one: reward_train records it and measures it; null: train",
+    )
+    max_pairs_per_problem: int = Field(
+        ge=1, description="cap on preference pairs per problem (seeded draw, both kinds in turn)"
+    )
+    score_batch_size: int = Field(ge=1, description="paths scored per forward pass")
+    histogram_bins: int = Field(ge=2, description="bins of the score distributions' plots")
+    scoring: ScoringParams = Field(description="the top-level scoring section: problem roles")
+
+    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -513,6 +563,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "pretrain": PretrainParams,
     "sft": SFTParams,
     "sample": SampleParams,
+    "scoring": ScoringParams,
+    "reward": RewardParams,
 }
 
 
