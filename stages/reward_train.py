@@ -135,7 +135,15 @@ def main(argv: list[str] | None = None) -> None:
         kept[role] = rows.filter(pl.Series(fits, dtype=pl.Boolean))
         too_long += rows.height - kept[role].height
     if cfg.pretrained is None and kept["train"].height == 0:
-        raise UserError(f"every train pair is longer than reward.max_length={cfg.max_length}")
+        train = pairs["train"]
+        shortest = min(
+            max(len(ids[c]), len(ids[r]))
+            for c, r in zip(train["chosen_path_id"], train["rejected_path_id"], strict=True)
+        )
+        raise UserError(
+            f"every train pair is longer than reward.max_length={cfg.max_length} tokens "
+            f"(the shortest: {shortest})"
+        )
 
     name = args.out_dir.name
     with atomic_dir(args.out_dir) as tmp:

@@ -204,7 +204,7 @@ def separation(scored: pl.DataFrame) -> dict[str, Any]:
     - ``within_pair_accuracy``: the share of all (correct, incorrect) pairs of one problem
       ordered right, pooled over problems;
     - ``top1_correct`` vs ``random_correct``: over problems with both kinds, how often the
-      best-scored path is correct, and the share of correct paths (what a random pick gets);
+      best-scored graded path is correct, and the share of correct paths (what a random pick gets);
     - the mean and standard deviation of the reward of correct and of incorrect paths.
     """
     graded = scored.filter(pl.col("correct").is_not_null())
