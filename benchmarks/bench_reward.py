@@ -77,7 +77,8 @@ def main() -> None:
                     score(model, ids, tokenizer.pad_token_id, batch)
                     best = min(best, time.perf_counter() - start)
                 row = {"threads": threads, "order": order, "batch_size": batch,
-                       "seconds": round(best, 3), "paths_per_second": round(len(chats) / best, 1)}  # fmt: skip
+                       "seconds": round(best, 3),
+                       "paths_per_second": round(len(chats) / best, 1)}  # fmt: skip
                 results.append(row)
                 print(f"threads {threads}  {order:8s}  batch {batch:4d}: "
                       f"{row['paths_per_second']:8.1f} paths/s ({best:.2f} s)")  # fmt: skip
