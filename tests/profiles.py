@@ -23,6 +23,10 @@ TINY = {
         "accuracy_problems": 4, "eval_max_tokens": 32,
     },
     "sample": {"max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2]},
+    "reward": {
+        "max_steps": 2, "batch_size": 2, "logging_steps": 1, "max_pairs_per_problem": 4,
+        "score_batch_size": 8, "histogram_bins": 4,
+    },
 }  # fmt: skip
 
 

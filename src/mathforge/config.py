@@ -611,6 +611,30 @@ class FilterParams(_Section):
         return self.critique_threshold
 
 
+# ----------------------------------------------------------------------- reward
+class RewardParams(OptimizerParams):
+    """The reward model: TRL's RewardTrainer on preference pairs of one problem (stage
+    reward_train), then a score for every path of the `score` problems (stage reward_score)."""
+
+    init: str = Field(
+        description="model directory the reward model starts from (loaded as a sequence "
+        "classifier with num_labels=1: the transformer's weights, a new score head); dvc.yaml "
+        "reads it too, as reward_train's input",
+    )
+    pretrained: str | None = Field(
+        description="HF name or local path of an existing reward model (GPU profile) used "
+        "instead of training one: reward_train records it and measures it; null: train",
+    )
+    max_pairs_per_problem: int = Field(
+        ge=1, description="cap on preference pairs per problem (seeded draw, both kinds in turn)"
+    )
+    score_batch_size: int = Field(ge=1, description="paths scored per forward pass")
+    histogram_bins: int = Field(ge=2, description="bins of the score distributions' plots")
+    scoring: ScoringParams = Field(description="the top-level scoring section: problem roles")
+
+    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -626,6 +650,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "critique": CritiqueParams,
     "critique_model": CritiqueModelParams,
     "filter": FilterParams,
+    "reward": RewardParams,
 }
 
 

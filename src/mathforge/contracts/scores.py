@@ -72,3 +72,44 @@ CRITIQUE_SCORES = Table(
     ],
     rules_doc="Every row without a score says why (`critique_error`).",
 )  # fmt: skip
+
+REWARD_PAIRS = Table(
+    name="reward_pairs",
+    doc="The reward model's preference pairs (models/reward/pairs.parquet): two paths of one "
+    "problem, the one preferred first. `train` pairs trained it, `heldout` pairs measured it; "
+    "no pair comes from a `score` problem.",
+    glob="models/reward/pairs.parquet",
+    stage="reward_train",
+    columns=(
+        Column("question_id", pl.String, "the problem both paths answer", False),
+        Column("role", pl.String, "train or heldout (mathforge.scoring)", False,
+               values=("train", "heldout")),
+        Column("kind", pl.String, "correct_over_incorrect, or accepted_over_wrong_reasoning "
+               "(judge-accepted over right answer, rejected reasoning)", False,
+               values=("correct_over_incorrect", "accepted_over_wrong_reasoning")),
+        Column("chosen_path_id", pl.String, "the preferred path", False,
+               regex=r"^p_[0-9a-f]{16}$"),
+        Column("rejected_path_id", pl.String, "the other one", False, regex=r"^p_[0-9a-f]{16}$"),
+    ),
+)  # fmt: skip
+
+REWARD_MODEL = Table(
+    name="reward_model",
+    doc="One row describing the reward model directory (models/reward/manifest.parquet): what "
+    "it is and what it learned from. It reloaded as a sequence classifier and gave a finite "
+    "score to every held-out path before it was put in place.",
+    glob="models/reward/manifest.parquet",
+    stage="reward_train",
+    min_rows=1,
+    columns=(
+        Column("kind", pl.String, "trained here, or a pointer to a pretrained reward model",
+               False, values=("built", "pretrained")),
+        Column("pretrained", pl.String, "HF name or path of the pretrained one; null: built"),
+        Column("parent", pl.String, "the model directory it was trained from; null: pretrained"),
+        Column("parameters", pl.Int64, "parameter count", False, between=(1, None)),
+        Column("system_prompt", pl.Boolean, "its prompts open with the format-teaching system "
+               "message", False),
+        Column("pairs", pl.Int64, "preference pairs it trained on (0: pretrained)", False,
+               between=(0, None)),
+    ),
+)  # fmt: skip
