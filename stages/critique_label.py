@@ -12,7 +12,7 @@ Writes  OUT         data/scores/judged.parquet (contract and view `judged`): one
                     reference solutions the judge accepts (its calibration), paths/s
         PLOT        plots/critique/judge_scores.csv: score, correct (a dvc plots histogram)
 The judge is programmatic on CPU (mathforge.critique.judge) or an OpenAI-compatible endpoint
-on the GPU profile (mathforge.critique.endpoint); `critique.judge` chooses.
+on the GPU profile (mathforge.critique.endpoint); `critique_label.judge` chooses.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mathforge.contracts.scores import JUDGED
 from mathforge.contracts.splits import TRAIN
 from mathforge.critique import JudgeItem, Judgement, judge_many
 from mathforge.critique.endpoint import judge_with_endpoint
+from mathforge.critique.format import score_counts
 from mathforge.errors import UserError, run_stage
 from mathforge.generation import build_generator
 from mathforge.grading import sandbox_isolation
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(name, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    cfg: CritiqueParams = load_params("critique", args.params)
+    cfg: CritiqueParams = load_params("critique_label", args.params)
     roles = cfg.scoring
     stage = Stage("critique_label")
 
@@ -180,12 +181,7 @@ def label_metrics(
             round(wrong_reasoning.height / correct.height, 4) if correct.height else None
         ),
         "unparseable": int(judged["judge_error"].is_not_null().sum()),
-        "scores": {
-            str(k): v
-            for k, v in sorted(
-                Counter(judged["judge_score"]).items(), key=lambda kv: (kv[0] is None, kv[0])
-            )
-        },  # fmt: skip
+        "scores": score_counts(judged["judge_score"]),
         "failed_checks": dict(sorted(failed.items())),
         "failed_checks_of_correct_paths": dict(sorted(failed_when_correct.items())),
         **by,

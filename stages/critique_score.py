@@ -24,6 +24,7 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import CritiqueModelParams, load_params
 from mathforge.contracts.scores import CRITIQUE_SCORES
 from mathforge.contracts.splits import TRAIN
+from mathforge.critique.format import score_counts
 from mathforge.critique.model import write_critiques
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import model_generator
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: CritiqueModelParams = load_params("critique_model", args.params)
-    roles = load_params("scoring", args.params)
+    roles = cfg.scoring
     hf_logging.disable_progress_bar()
     stage = Stage("critique_score")
 
@@ -79,8 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         "problems": scores["question_id"].n_unique(),
         "unparseable": int(scores["critique_score"].is_null().sum()),
         "unparseable_reasons": dict(Counter(e for e in scores["critique_error"] if e)),
-        "scores": {str(k): v for k, v in sorted(Counter(scores["critique_score"]).items(),
-                                                 key=lambda kv: (kv[0] is None, kv[0]))},  # fmt: skip
+        "scores": score_counts(scores["critique_score"]),
         "accepted": int(accepted.sum()),
         "accepted_share_of_correct": _share(accepted.filter(correct)),
         "accepted_share_of_incorrect": _share(accepted.filter(~correct)),

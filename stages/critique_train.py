@@ -23,10 +23,12 @@ import time
 from pathlib import Path
 
 import polars as pl
+from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import CritiqueModelParams, load_params
-from mathforge.contracts.scores import JUDGED
+from mathforge.contracts.models import MANIFEST_FILE
+from mathforge.contracts.scores import CRITIQUE_MODEL, JUDGED
 from mathforge.contracts.splits import TRAIN
 from mathforge.critique.model import (
     agreement,
@@ -37,9 +39,9 @@ from mathforge.critique.model import (
 )
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import model_generator
-from mathforge.io import write_json, write_text
+from mathforge.io import write_json, write_parquet, write_text
 from mathforge.modeling import resolve_model_path
-from mathforge.modeling.manifest import write_trained_manifest
+from mathforge.modeling.manifest import check_generates
 from mathforge.scoring import read_paths
 from mathforge.stage import Stage, atomic_dir
 from mathforge.training.sft import curve_csv, train_chat
@@ -69,14 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: CritiqueModelParams = load_params("critique_model", args.params)
-    threshold = load_params("scoring", args.params).accept_threshold
+    threshold = cfg.scoring.accept_threshold
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_warning()
     if not args.base_model.is_dir():
         raise UserError(f"base model {args.base_model} not found (critique_model.base_model)")
     stage = Stage("critique_train")
     rows = judged_paths(args.train, args.paths_dir, args.judged)
-    train, heldout = rows.filter(pl.col("role") == "train"), rows.filter(pl.col("role") == "heldout")
+    train = rows.filter(pl.col("role") == "train")
+    heldout = rows.filter(pl.col("role") == "heldout")
     for name, part in (("train", train), ("heldout", heldout)):
         if part.height == 0:
             raise UserError(
@@ -90,9 +93,14 @@ def main(argv: list[str] | None = None) -> None:
             cfg, tmp,
         )  # fmt: skip
         (tmp / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
-        probe = critique_chats(heldout.head(1))[0]
-        write_trained_manifest(stage, tmp, args.out_dir.name, args.base_model, False,
-                               train.height, probe)  # fmt: skip
+        check_generates(tmp, critique_chats(heldout.head(1))[0])  # reloads, and generates
+        manifest = CRITIQUE_MODEL.frame(
+            [{"parent": str(args.base_model), "parameters": metrics["parameters"],
+              "vocab_size": len(AutoTokenizer.from_pretrained(tmp)), "examples": train.height,
+              "threshold": threshold}]
+        )  # fmt: skip
+        stage.validate(manifest, CRITIQUE_MODEL, row_count=1)
+        write_parquet(manifest, tmp / MANIFEST_FILE)
         generator, _ = model_generator(
             tmp, device="cpu" if cfg.use_cpu else "cuda", batch_size=cfg.generate_batch_size,
             threads=cfg.threads,
@@ -112,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         "heldout": agree,
         "heldout_exact_score_share": round(
             sum(a == b for a, b in zip(heldout["judge_score"], model_scores, strict=True))
-            / heldout.height, 4,
+            / heldout.height,
+            4,
         ),  # fmt: skip
         "critiques_per_second": round(heldout.height / seconds, 2),
         "threshold": threshold,

@@ -543,6 +543,9 @@ class CritiqueModelParams(OptimizerParams):
     )
     max_new_tokens: int = Field(ge=1, description="tokens of a generated critique")
     generate_batch_size: int = Field(ge=1, description="critiques generated together")
+    scoring: ScoringParams = Field(description="the problems' roles (the top-level scoring)")
+
+    shared: ClassVar[tuple[str, ...]] = ("scoring",)
 
 
 JudgeParams = Annotated[
@@ -647,7 +650,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "sft": SFTParams,
     "sample": SampleParams,
     "scoring": ScoringParams,
-    "critique": CritiqueParams,
+    "critique_label": CritiqueParams,
     "critique_model": CritiqueModelParams,
     "filter": FilterParams,
     "reward": RewardParams,

@@ -113,3 +113,22 @@ REWARD_MODEL = Table(
                between=(0, None)),
     ),
 )  # fmt: skip
+
+CRITIQUE_MODEL = Table(
+    name="critique_model",
+    doc="One row describing the critique model directory (models/critique/manifest.parquet): "
+    "the model it was fine-tuned from and the judged paths it learned from. It reloaded and "
+    "generated for a held-out path's prompt before it was put in place.",
+    glob="models/critique/manifest.parquet",
+    stage="critique_train",
+    min_rows=1,
+    columns=(
+        Column("parent", pl.String, "the model directory it was fine-tuned from", False),
+        Column("parameters", pl.Int64, "parameter count", False, between=(1, None)),
+        Column("vocab_size", pl.Int64, "tokenizer vocabulary", False, between=(1, None)),
+        Column("examples", pl.Int64, "judged paths (critiques) it trained on", False,
+               between=(1, None)),
+        Column("threshold", pl.Int64, "the accept threshold its scores are read against "
+               "(scoring.accept_threshold)", False, between=(0, 10)),
+    ),
+)  # fmt: skip

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,12 @@ class ParsedCritique:
     score: int | None  # 0-10; None: did not parse (`error` says why)
     checks: dict[str, str]  # check name -> verdict, the lines that parsed
     error: str | None
+
+
+def score_counts(scores) -> dict[str, int]:
+    """How many paths got each score, in score order ("None": did not parse, last)."""
+    counts = Counter(scores)
+    return {str(k): counts[k] for k in sorted(counts, key=lambda k: (k is None, k or 0))}
 
 
 def render_critique(checks: list[Check], score: int) -> str:
