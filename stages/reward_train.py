@@ -56,7 +56,7 @@ from mathforge.reward import (
 )
 from mathforge.scoring import scoring_role
 from mathforge.stage import Stage, atomic_dir
-from mathforge.training.reward import curve_csv, train_reward
+from mathforge.reward_training import curve_csv, train_reward
 
 PAIRS_FILE = "pairs.parquet"
 MANIFEST_FILE = "manifest.parquet"

@@ -1,5 +1,4 @@
-"""Training stages' library: SFT (`sft.py`), the reward model (`reward.py`); RFT, the critique
-model and DPO later.
+"""Training stages' library: SFT now (`sft.py`); RFT, reward/critique models and DPO later.
 
 Each trainer module builds its dataset from the pipeline's Parquet tables,
 turns a params section into the TRL config, and trains with the real TRL
