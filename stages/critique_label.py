@@ -31,7 +31,7 @@ from mathforge.contracts.scores import JUDGED
 from mathforge.contracts.splits import TRAIN
 from mathforge.critique import JudgeItem, Judgement, judge_many
 from mathforge.critique.endpoint import judge_with_endpoint
-from mathforge.critique.format import score_counts
+from mathforge.critique.format import program_output, score_counts
 from mathforge.errors import UserError, run_stage
 from mathforge.generation import build_generator
 from mathforge.grading import sandbox_isolation
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = read_paths(
         args.paths_dir,
         ["path_id", "question_id", "subject", "model", "sample_index", "text", "reference",
-         "correct"],
+         "predicted", "error_kind", "correct"],
     )  # fmt: skip
     paths = with_roles(paths, roles.fit_fraction, roles.heldout_fraction, roles.seed)
     paths = paths.filter(pl.col("role") != "score")
@@ -79,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     items = [
-        JudgeItem(r["question"], r["reference"], r["text"], r["reference_solution"])
+        JudgeItem(
+            r["question"],
+            r["reference"],
+            r["text"],
+            r["reference_solution"],
+            program_output(r["predicted"], r["error_kind"]),
+        )
         for r in paths.iter_rows(named=True)
     ]
     started = time.perf_counter()

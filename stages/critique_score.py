@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     hf_logging.disable_progress_bar()
     stage = Stage("critique_score")
 
-    paths = read_paths(args.paths_dir, ["path_id", "question_id", "text", "reference", "correct"])
+    paths = read_paths(
+        args.paths_dir,
+        ["path_id", "question_id", "text", "reference", "predicted", "error_kind", "correct"],
+    )
     paths = with_roles(paths, roles.fit_fraction, roles.heldout_fraction, roles.seed)
     paths = paths.filter(pl.col("role") == "score").sort("path_id")
     if paths.height == 0:

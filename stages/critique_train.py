@@ -50,7 +50,7 @@ from mathforge.training.sft import curve_csv, train_chat
 def judged_paths(train: Path, paths_dir: Path, judged: Path) -> pl.DataFrame:
     """The judged paths with what the critique model reads: question, reference, text."""
     labels = JUDGED.read(judged)
-    paths = read_paths(paths_dir, ["path_id", "text", "reference"])
+    paths = read_paths(paths_dir, ["path_id", "text", "reference", "predicted", "error_kind"])
     questions = TRAIN.read(train, ["question_id", "question"])
     rows = labels.join(paths, on="path_id", how="left").join(questions, on="question_id",
                                                              how="left")  # fmt: skip

@@ -54,9 +54,9 @@ from mathforge.reward import (
     score_ids,
     separation,
 )
+from mathforge.reward_training import curve_csv, train_reward
 from mathforge.scoring import scoring_role
 from mathforge.stage import Stage, atomic_dir
-from mathforge.reward_training import curve_csv, train_reward
 
 PAIRS_FILE = "pairs.parquet"
 MANIFEST_FILE = "manifest.parquet"

@@ -212,8 +212,10 @@ def test_critique_prompt_names_every_check_and_needs_its_variables():
     for name in CHECKS:
         assert name.replace("_", " ") in system["content"].lower()
     assert "Reference answer: 8" in user["content"] and user["content"].endswith("Critique:")
-    (only,) = critique_prompt(TANK, None, HONEST, system=False)
+    assert "Program output" not in user["content"]
+    (only,) = critique_prompt(TANK, None, HONEST, output="nothing (syntax)", system=False)
     assert "Reference answer: none" in only["content"]
+    assert "Program output: nothing (syntax)\n\nCritique:" in only["content"]
     template = _templates().get_template(TEMPLATE)
     with pytest.raises(jinja2.UndefinedError):  # strict, as every prompt template
         template.render(role="user", question=TANK)

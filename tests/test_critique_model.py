@@ -51,7 +51,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
             texts = [p.solution, literal, "I give up."]
             for k, text in enumerate(texts):
                 paths.append({"path_id": f"p_{len(paths):016x}", "question_id": q, "role": role,
-                              "text": text, "reference": p.answer, "correct": k < 2})  # fmt: skip
+                              "text": text, "reference": p.answer, "correct": k < 2,
+                              "predicted": p.answer if k < 2 else None,
+                              "error_kind": "no_program" if k == 2 else None})  # fmt: skip
     train = pl.DataFrame(problems)
     frame = pl.DataFrame(paths)
     fit = frame.filter(pl.col("role") != "score").join(train, on="question_id")

@@ -51,5 +51,9 @@ def read_paths(paths_dir: Path, columns: list[str]) -> pl.DataFrame:
     files = sorted(Path(paths_dir).glob("*/shard-*.parquet"))
     if not files:
         raise UserError(f"{paths_dir}: no sampled paths (run `dvc repro sample`)")
+    for file in files:  # a clear error before polars' own, naming the file
+        missing = [c for c in columns if c not in pl.read_parquet_schema(file)]
+        if missing:
+            raise UserError(f"{file}: not a `paths` table: lacks column(s) {', '.join(missing)}")
     frame = pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical")
     return PATHS.check_input(frame, paths_dir, columns)

@@ -22,7 +22,7 @@ def judge_with_endpoint(
     threshold: int = ACCEPT,
 ) -> list[Judgement]:
     """One greedy critique per item from `generator` (an endpoint backend), parsed."""
-    chats = [critique_prompt(item.question, item.reference, item.solution) for item in items]
+    chats = [critique_prompt(i.question, i.reference, i.solution, output=i.output) for i in items]
     texts = generator.generate(chats, SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens))
     judgements = []
     for (text,) in texts:

@@ -121,14 +121,29 @@ def _templates() -> jinja2.Environment:
 
 
 def critique_prompt(
-    question: str, reference: str | None, solution: str, *, system: bool = True
+    question: str,
+    reference: str | None,
+    solution: str,
+    *,
+    output: str | None = None,
+    system: bool = True,
 ) -> list[dict[str, str]]:
     """The chat asking for a critique of `solution`: the rubric as a system message (for an
     endpoint judge; `system=False` leaves it out, for the critique model that learned it),
-    then the problem, the reference answer and the solution."""
+    then the problem, the reference answer, the solution and, where given, what its program
+    printed when sampling ran it (`program_output`): a language model cannot run the program
+    itself, and the recorded run costs nothing."""
     template = _templates().get_template(TEMPLATE)
     common = {"checks": CHECKS, "labels": LABELS, "accept": ACCEPT}
     head = [{"role": "system", "content": template.render(role="system", **common).strip()}]
     user = template.render(role="user", question=question, reference=reference,
-                           solution=solution, **common)  # fmt: skip
+                           solution=solution, output=output, **common)  # fmt: skip
     return head[: int(system)] + [{"role": "user", "content": user.strip()}]
+
+
+def program_output(predicted: str | None, error_kind: str | None) -> str:
+    """What a path's program printed, for a critique prompt: its answer line, or "nothing"
+    with why (a row of table `paths`)."""
+    if predicted is not None:
+        return predicted
+    return f"nothing ({error_kind})" if error_kind else "nothing"

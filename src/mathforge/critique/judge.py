@@ -98,12 +98,15 @@ def {_RECORD}(value):
 @dataclass(frozen=True)
 class JudgeItem:
     """One path to judge: its problem, the reference answer (None: none) and, for a teacher
-    problem, the reference solution whose bound numbers the counterfactual check redraws."""
+    problem, the reference solution whose bound numbers the counterfactual check redraws;
+    `output`: what its program printed when sampling ran it (`format.program_output`), shown
+    to an endpoint judge (the programmatic judge runs the program itself)."""
 
     question: str
     reference: str | None
     solution: str
     reference_solution: str | None = None
+    output: str | None = None
 
 
 @dataclass(frozen=True)

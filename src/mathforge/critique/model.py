@@ -1,10 +1,11 @@
 """The critique model: a causal LM that writes the judge's critique of a path, score last.
 
-It reads what the judge reads (the problem, the reference answer, the path: `critique_prompt`
-without the rubric) and learns to write what the judge wrote (`mathforge.critique.format`),
-so its score comes out of the same parser. Trained by `critique_train` on the judge's labels
-of the `train` problems, measured against the judge on the `heldout` problems, and run by
-`critique_score` on the problems it scores.
+It reads what the judge reads (the problem, the reference answer, the path, and what the
+path's program printed when sampling ran it: `critique_prompt` without the rubric) and
+learns to write what the judge wrote (`mathforge.critique.format`), so its score comes out of
+the same parser. Trained by `critique_train` on the judge's labels of the `train` problems,
+measured against the judge on the `heldout` problems, and run by `critique_score` on the
+problems it scores.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mathforge.critique.format import critique_prompt, parse_critique
+from mathforge.critique.format import critique_prompt, parse_critique, program_output
 from mathforge.generation.base import SamplingParams, TextGenerator
 
 
@@ -27,9 +28,16 @@ class Critique:
 
 
 def critique_chats(rows: pl.DataFrame) -> list[list[dict[str, str]]]:
-    """The critique model's prompts of `rows` (question, reference, text): no rubric."""
+    """The critique model's prompts of `rows` (question, reference, text, and the recorded
+    run: predicted, error_kind): no rubric."""
     return [
-        critique_prompt(r["question"], r["reference"], r["text"], system=False)
+        critique_prompt(
+            r["question"],
+            r["reference"],
+            r["text"],
+            output=program_output(r["predicted"], r["error_kind"]),
+            system=False,
+        )  # fmt: skip
         for r in rows.iter_rows(named=True)
     ]
 
