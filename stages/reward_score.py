@@ -43,11 +43,10 @@ from mathforge.reward import (
     histogram_csv,
     load_reward_model,
     path_chat,
-    read_paths,
     score_ids,
     separation,
 )
-from mathforge.scoring import scoring_role
+from mathforge.scoring import read_paths, scoring_role
 from mathforge.stage import Stage
 
 PAIRS_FILE = "pairs.parquet"
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
 
     stage = Stage("reward_score")
     scoring = cfg.scoring
-    paths = read_paths(args.paths, None, ["path_id", "question_id", "text", "correct"])
+    paths = read_paths(args.paths, ["path_id", "question_id", "text", "correct"])
     roles = {
         q: scoring_role(q, scoring.fit_fraction, scoring.heldout_fraction, scoring.seed)
         for q in paths["question_id"].unique()

@@ -50,12 +50,11 @@ from mathforge.reward import (
     pairwise_accuracy,
     path_chat,
     preference_pairs,
-    read_paths,
     score_ids,
     separation,
 )
 from mathforge.reward_training import curve_csv, train_reward
-from mathforge.scoring import scoring_role
+from mathforge.scoring import read_paths, scoring_role
 from mathforge.stage import Stage, atomic_dir
 
 PAIRS_FILE = "pairs.parquet"
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
     heldout_problems = set(judged.filter(pl.col("role") == "heldout")["question_id"])
     wanted = set(pairs["train"]["question_id"]) | heldout_problems
-    paths = read_paths(args.paths, wanted, ["path_id", "question_id", "text", "correct"])
+    paths = read_paths(args.paths, ["path_id", "question_id", "text", "correct"], wanted)
     named = set(pairs["train"]["chosen_path_id"]) | set(pairs["train"]["rejected_path_id"])
     unknown = named - set(paths["path_id"])
     if unknown:

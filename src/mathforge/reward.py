@@ -22,13 +22,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from mathforge.contracts.paths import PATHS
 from mathforge.errors import UserError
 from mathforge.solution import solve_prompt
 
@@ -137,21 +135,6 @@ def check_disjoint(train_pairs: pl.DataFrame, other: pl.DataFrame, what: str) ->
             f"{len(shared)} problem(s) of the {what} are training problems of the reward model "
             f"(e.g. {min(shared)})"
         )
-
-
-def read_paths(paths_dir, question_ids: set[str] | None, columns: Sequence[str]) -> pl.DataFrame:
-    """The `columns` of the sampled paths (`paths_dir`/<model>/shard-*.parquet, table `paths`)
-    of the problems in `question_ids` (None: every problem), one shard at a time."""
-    shards = sorted(Path(paths_dir).glob("*/shard-*.parquet"))
-    if not shards:
-        raise UserError(f"{paths_dir}: no */shard-*.parquet (run `dvc repro sample`)")
-    frames = []
-    for shard in shards:
-        paths = PATHS.read(shard, columns)
-        if question_ids is not None:
-            paths = paths.filter(pl.col("question_id").is_in(list(question_ids)))
-        frames.append(paths)
-    return pl.concat(frames)
 
 
 # ------------------------------------------------------------------------ measures

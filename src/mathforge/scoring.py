@@ -46,14 +46,21 @@ def with_roles(frame: pl.DataFrame, fit_fraction: float, heldout_fraction: float
     return frame.with_columns(role=role)
 
 
-def read_paths(paths_dir: Path, columns: list[str]) -> pl.DataFrame:
-    """Every sampled path (all models' shards of stage sample), checked against `paths`."""
+def read_paths(
+    paths_dir: Path, columns: list[str], question_ids: set[str] | None = None
+) -> pl.DataFrame:
+    """The `columns` of every sampled path (all models' shards of stage sample, contract
+    `paths`), of the problems in `question_ids` only when given, one shard at a time."""
     files = sorted(Path(paths_dir).glob("*/shard-*.parquet"))
     if not files:
         raise UserError(f"{paths_dir}: no sampled paths (run `dvc repro sample`)")
-    for file in files:  # a clear error before polars' own, naming the file
+    frames = []
+    for file in files:
         missing = [c for c in columns if c not in pl.read_parquet_schema(file)]
-        if missing:
+        if missing:  # before polars' own error, naming the file
             raise UserError(f"{file}: not a `paths` table: lacks column(s) {', '.join(missing)}")
-    frame = pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical")
-    return PATHS.check_input(frame, paths_dir, columns)
+        frame = PATHS.check_input(pl.read_parquet(file, columns=columns), file, columns)
+        if question_ids is not None:
+            frame = frame.filter(pl.col("question_id").is_in(list(question_ids)))
+        frames.append(frame)
+    return pl.concat(frames, how="vertical")
