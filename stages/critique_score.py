@@ -5,8 +5,8 @@ Reads   TRAIN       data/splits/train.parquet: the problems' text
         MODEL       models/critique/ (stage critique_train)
 Writes  OUT         data/scores/critique.parquet (contract and view `critique_scores`): one row
                     per path of a problem whose role is `score` (mathforge.scoring): the
-                    critique and the score parsed from it (null, with the reason, when the
-                    critique does not parse: a reject, never a zero)
+                    critique, its check verdicts and the score parsed from it (null, with the
+                    reason, when the critique does not parse: a reject, never a zero)
         METRICS     metrics/critique_score.json: paths, unparseable, score counts, the share
                     it accepts of the correct and of the incorrect paths, critiques/s
 """
@@ -14,6 +14,7 @@ Writes  OUT         data/scores/critique.parquet (contract and view `critique_sc
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         paths.select("path_id", "question_id").with_columns(
             critique=pl.Series([c.text for c in critiques], dtype=pl.String),
             critique_score=pl.Series([c.score for c in critiques], dtype=pl.Int64),
+            checks=pl.Series([json.dumps(c.checks) for c in critiques], dtype=pl.String),
             critique_error=pl.Series([c.error for c in critiques], dtype=pl.String),
         )
     )

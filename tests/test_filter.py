@@ -114,7 +114,7 @@ def write_inputs(root: Path, rows: list[dict], judged: list[dict] = ()) -> None:
     scored = frame.filter(pl.col("question_id").is_in(problem_ids("score", 100)))
     REWARD_SCORES.frame(scored).write_parquet(root / "data/scores/reward.parquet")
     CRITIQUE_SCORES.frame(
-        scored.with_columns(critique=pl.lit("Step 1: ok. Score: 9"))
+        scored.with_columns(critique=pl.lit("Runs: pass\nScore: 9"), checks=pl.lit("{}"))
     ).write_parquet(root / "data/scores/critique.parquet")
     if judged:
         JUDGED.frame(judged).write_parquet(root / "data/scores/judged.parquet")

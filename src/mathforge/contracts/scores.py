@@ -62,6 +62,8 @@ CRITIQUE_SCORES = Table(
         Column("critique", pl.String, "what the critique model wrote", False),
         Column("critique_score", pl.Int64, "0-10 parsed from it; null: unparseable",
                between=(0, 10)),
+        Column("checks", pl.String, "JSON: check name -> pass | fail | skip, the check lines "
+               "that parsed", False, json=True),
         Column("critique_error", pl.String, "why it did not parse; null: parsed"),
     ),
     rules=lambda gxe: [

@@ -24,6 +24,7 @@ from mathforge.generation.base import SamplingParams, TextGenerator
 class Critique:
     text: str
     score: int | None  # None: did not parse
+    checks: dict[str, str]  # check name -> verdict, the lines that parsed
     error: str | None  # why it did not parse
 
 
@@ -61,7 +62,7 @@ def write_critiques(
     out = []
     for (text,) in texts:
         parsed = parse_critique(text)
-        out.append(Critique(text, parsed.score, parsed.error))
+        out.append(Critique(text, parsed.score, parsed.checks, parsed.error))
     return out
 
 
