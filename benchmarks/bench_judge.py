@@ -1,5 +1,7 @@
 """The scorers' cost per path on real sampled paths: the programmatic judge against the
-answer-only grading it adds to, and the critique model's generation at several batch sizes.
+answer-only grading it adds to, and the critique model's generation at several batch sizes;
+and the judge's calibration: how many of the teacher's reference solutions (every subject,
+skill and variant) it accepts.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_judge.py [--paths N] [--model models/critique]
 
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +28,7 @@ from mathforge.critique.model import write_critiques
 from mathforge.evaluation import model_generator
 from mathforge.grading import grade_solutions
 from mathforge.scoring import read_paths
+from mathforge.teacher import SUBJECTS, generate
 
 
 def best_of(runs: int, fn) -> tuple[float, object]:
@@ -39,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=1024, help="sampled paths to time")
     parser.add_argument("--model", type=Path, default=Path("models/critique"))
+    parser.add_argument("--references", type=int, default=4, help="per skill and variant")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/judge.json"))
     args = parser.parse_args()
     sandbox = load_params("sandbox", "params.yaml")
@@ -72,6 +78,22 @@ def main() -> None:
           f"| {plain_s / grade_s:.2f}x |")  # fmt: skip
     print(f"| judge (2 counterfactual draws per right answer) | {results['judge_paths_per_s']} "
           f"| {judge_s / grade_s:.2f}x |")  # fmt: skip
+
+    # The judge's calibration beyond the default domain: the teacher's own reference
+    # solutions, every subject, skill and variant.
+    rng = random.Random(1)
+    drawn = [(subject, skill, variant, generate(subject, skill, rng, variant))
+             for subject, skills in SUBJECTS.items() for skill in skills
+             for variant in ("base", "hard", "ood") for _ in range(args.references)]  # fmt: skip
+    verdicts = judge_many([JudgeItem(p.question, p.answer, p.solution, p.solution)
+                           for *_, p in drawn], sandbox)  # fmt: skip
+    rejected = Counter(f"{s}/{k}" for (s, k, _, _), v in zip(drawn, verdicts, strict=True)
+                       if not v.accepted)  # fmt: skip
+    results["references"] = len(drawn)
+    results["references_accepted"] = sum(v.accepted for v in verdicts)
+    results["references_rejected_by_skill"] = dict(rejected.most_common())
+    print(f"\nteacher reference solutions accepted: {results['references_accepted']} of "
+          f"{len(drawn)}; rejected by skill: {dict(rejected.most_common())}")  # fmt: skip
 
     if args.model.is_dir():
         cfg = load_params("critique_model", "params.yaml")
