@@ -27,7 +27,6 @@ TINY = {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "max_pairs_per_problem": 4,
         "score_batch_size": 8, "histogram_bins": 4,
     },
-    "scoring": {"heldout_fraction": 0.5},  # 12 sampled problems: every role has some
     "critique_model": {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "threads": 1, "max_new_tokens": 16,
         "generate_batch_size": 8,

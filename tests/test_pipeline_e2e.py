@@ -89,7 +89,8 @@ def pipeline(tmp_path_factory) -> Path:
         ):
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, repo / rel)
-    write_tiny_params(repo / "params.yaml")
+    # 12 sampled problems: a larger heldout share so that every scoring role has some
+    write_tiny_params(repo / "params.yaml", scoring={"heldout_fraction": 0.5})
     run(["git", "init", "-q"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "tiny profile"], repo)
