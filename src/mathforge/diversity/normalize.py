@@ -614,7 +614,12 @@ def _target_values(target: ast.expr, value: ast.expr):
         if type(value) in (ast.Tuple, ast.List) and len(value.elts) == len(names):
             for t, v in zip(names, value.elts, strict=True):
                 yield from _target_values(t, v)
-        elif type(value) is ast.Call and _call_name(value) == "divmod" and len(names) == 2:
+        elif (
+            type(value) is ast.Call
+            and _call_name(value) == "divmod"
+            and len(names) == 2
+            and len(value.args) == 2
+        ):
             for t in names:
                 yield from _target_values(
                     t, ast.BinOp(value.args[0], ast.FloorDiv(), value.args[1])
