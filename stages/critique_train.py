@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"critique_train: {train.height} paths, {metrics['steps']} steps in "
         f"{metrics['train_seconds']} s; heldout agreement with the judge {agree['agreement']} "
-        f"({agree['paths']} paths), on right-answer-wrong-reasoning paths "
+        f"({agree['paths']} paths; rejecting all: {agree['always_reject_agreement']}), on "
+        f"right-answer-wrong-reasoning paths "
         f"{agree['wrong_reasoning_agreement']} ({agree['wrong_reasoning_paths']})"
     )
 

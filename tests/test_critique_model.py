@@ -148,6 +148,7 @@ def test_agreement_counts_decisions_and_the_wrong_reasoning_paths_apart():
     tricky = [False, False, True, True, False]
     out = agreement(judge, model, tricky, threshold=7)
     assert out["agreement"] == 0.6 and out["wrong_reasoning_agreement"] == 0.5
+    assert out["always_reject_agreement"] == 0.6
     assert (out["judge_accepts_model_rejects"], out["judge_rejects_model_accepts"]) == (1, 1)
     assert out["unparseable"] == 1
     lines = score_histogram([10, 1, None], [10, 10, 3]).splitlines()

@@ -82,6 +82,10 @@ def agreement(
     return {
         "paths": len(same),
         "agreement": round(sum(same) / len(same), 4) if same else None,
+        # what a scorer that rejects every path would agree on: the bar to clear
+        "always_reject_agreement": (
+            round(sum(not a for a in judge_accepts) / len(same), 4) if same else None
+        ),
         "wrong_reasoning_paths": len(tricky),
         "wrong_reasoning_agreement": round(sum(tricky) / len(tricky), 4) if tricky else None,
         "judge_accepts_model_accepts": both[(True, True)],
