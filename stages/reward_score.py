@@ -38,6 +38,7 @@ from mathforge.errors import UserError, run_stage
 from mathforge.io import write_json, write_parquet, write_text
 from mathforge.modeling import resolve_model_path, uses_system_prompt
 from mathforge.reward import (
+    PAIRS_FILE,
     check_disjoint,
     encode,
     histogram_csv,
@@ -46,10 +47,8 @@ from mathforge.reward import (
     score_ids,
     separation,
 )
-from mathforge.scoring import read_paths, scoring_role
+from mathforge.scoring import read_paths, with_roles
 from mathforge.stage import Stage
-
-PAIRS_FILE = "pairs.parquet"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,11 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     stage = Stage("reward_score")
     scoring = cfg.scoring
     paths = read_paths(args.paths, ["path_id", "question_id", "text", "correct"])
-    roles = {
-        q: scoring_role(q, scoring.fit_fraction, scoring.heldout_fraction, scoring.seed)
-        for q in paths["question_id"].unique()
-    }
-    paths = paths.filter(pl.col("question_id").replace_strict(roles) == "score")
+    paths = with_roles(paths, scoring.fit_fraction, scoring.heldout_fraction, scoring.seed)
+    paths = paths.filter(pl.col("role") == "score").drop("role")
     if paths.height == 0:
         raise UserError(
             f"no problem of {args.paths} has the role `score` (scoring.fit_fraction="

@@ -36,6 +36,7 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import RewardParams, ScoringParams, load_params
+from mathforge.contracts.models import MANIFEST_FILE
 from mathforge.contracts.scores import JUDGED, REWARD_MODEL, REWARD_PAIRS
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
@@ -44,6 +45,7 @@ from mathforge.modeling import POINTER_FILE, PROMPT_FILE, resolve_model_path, us
 from mathforge.reward import (
     JUDGED_COLUMNS,
     KINDS,
+    PAIRS_FILE,
     check_disjoint,
     encode,
     load_reward_model,
@@ -54,26 +56,20 @@ from mathforge.reward import (
     separation,
 )
 from mathforge.reward_training import curve_csv, train_reward
-from mathforge.scoring import read_paths, scoring_role
+from mathforge.scoring import read_paths, with_roles
 from mathforge.stage import Stage, atomic_dir
-
-PAIRS_FILE = "pairs.parquet"
-MANIFEST_FILE = "manifest.parquet"
 
 
 def check_roles(judged: pl.DataFrame, scoring: ScoringParams, path: Path) -> None:
     """Every judged problem has the role `scoring.*` gives it now (else the judge labelled
     problems by other params, and a training problem could be among those scored)."""
-    problems = judged.select("question_id", "role").unique()
-    expected = [
-        scoring_role(q, scoring.fit_fraction, scoring.heldout_fraction, scoring.seed)
-        for q in problems["question_id"]
-    ]
-    wrong = problems.filter(pl.Series(expected) != pl.col("role"))
+    problems = judged.select("question_id", given="role").unique()
+    problems = with_roles(problems, scoring.fit_fraction, scoring.heldout_fraction, scoring.seed)
+    wrong = problems.filter(pl.col("given") != pl.col("role"))
     if wrong.height:
         raise UserError(
             f"{path}: {wrong.height} problem(s) carry a role other than scoring.* gives them "
-            f"(e.g. {wrong['question_id'][0]}: {wrong['role'][0]}); rerun `dvc repro "
+            f"(e.g. {wrong['question_id'][0]}: {wrong['given'][0]}); rerun `dvc repro "
             "critique_label` with the current params"
         )
 

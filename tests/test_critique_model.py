@@ -10,29 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-from profiles import write_tiny_params
+from profiles import question_ids_by_role, write_tiny_params
 from transformers import AutoModelForCausalLM
 
 from mathforge.contracts.scores import CRITIQUE_MODEL, CRITIQUE_SCORES, JUDGED
 from mathforge.critique import JudgeItem, judge_many
 from mathforge.critique.model import agreement, score_histogram
 from mathforge.errors import UserError
-from mathforge.scoring import scoring_role
 from mathforge.teacher import generate
 from stages import critique_score, critique_train
-
-
-def question_ids_by_role(n_each: int) -> dict[str, list[str]]:
-    """Question ids whose role under the shipped scoring params is train, heldout, score."""
-    found: dict[str, list[str]] = {"train": [], "heldout": [], "score": []}
-    i = 0
-    while min(len(v) for v in found.values()) < n_each:
-        q = f"q_{i:016x}"
-        role = scoring_role(q, 0.5, 0.25, 0)
-        if len(found[role]) < n_each:
-            found[role].append(q)
-        i += 1
-    return found
 
 
 @pytest.fixture(scope="module")

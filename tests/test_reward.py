@@ -15,7 +15,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from profiles import write_tiny_params  # noqa: E402
+from profiles import question_ids_by_role, write_tiny_params  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification  # noqa: E402
 
 from mathforge.contracts.scores import JUDGED, REWARD_MODEL, REWARD_PAIRS  # noqa: E402
@@ -30,7 +30,6 @@ from mathforge.reward import (  # noqa: E402
     preference_pairs,
     separation,
 )
-from mathforge.scoring import scoring_role  # noqa: E402
 from mathforge.teacher import generate  # noqa: E402
 from stages import reward_score, reward_train  # noqa: E402
 
@@ -200,20 +199,6 @@ def test_encode_gives_the_ids_trl_prepares_from_a_conversational_pair(tiny_polic
 
 
 # ---------------------------------------------------------------- the two stages
-def question_ids_by_role(n_each: int) -> dict[str, list[str]]:
-    """Question ids whose role under the shipped scoring params (seed 0, fit 0.5, heldout
-    0.25) is train, heldout and score, `n_each` of each."""
-    found: dict[str, list[str]] = {"train": [], "heldout": [], "score": []}
-    i = 0
-    while min(len(v) for v in found.values()) < n_each:
-        q = f"q_{i:016x}"
-        role = scoring_role(q, 0.5, 0.25, 0)
-        if len(found[role]) < n_each:
-            found[role].append(q)
-        i += 1
-    return found
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
     """A train split, sampled paths (4 per problem: 2 right, 2 wrong) of 3 problems of each

@@ -41,6 +41,8 @@ PAIR_SCHEMA = {
     "rejected_path_id": pl.String,
 }
 
+PAIRS_FILE = "pairs.parquet"  # a reward model directory's pairs (contract `reward_pairs`)
+
 
 class LeakageError(UserError):
     """A problem the reward model scores would give it a preference pair, or a problem it

@@ -39,11 +39,15 @@ def scoring_role(question_id: str, fit_fraction: float, heldout_fraction: float,
 
 
 def with_roles(frame: pl.DataFrame, fit_fraction: float, heldout_fraction: float, seed: int):
-    """`frame` (with a question_id column) with each row's problem role in column `role`."""
-    role = pl.col("question_id").map_elements(
-        lambda q: scoring_role(q, fit_fraction, heldout_fraction, seed), return_dtype=pl.String
+    """`frame` (with a question_id column) with each row's problem role in column `role`
+    (hashed once per problem, not per row)."""
+    roles = {
+        q: scoring_role(q, fit_fraction, heldout_fraction, seed)
+        for q in frame["question_id"].unique()
+    }
+    return frame.with_columns(
+        role=pl.col("question_id").replace_strict(roles, return_dtype=pl.String)
     )
-    return frame.with_columns(role=role)
 
 
 def read_paths(
