@@ -19,6 +19,7 @@ from mathforge.solution import (
     render_solution,
     solve_prompt,
 )
+from mathforge.trainset import restate_final_answer
 from mathforge.verify import final_answer
 
 SEEDS_DIR = Path(__file__).resolve().parents[1] / "data" / "seeds"
@@ -354,3 +355,21 @@ def test_adversarial_text_stays_fast(junk):
     start = time.monotonic()
     parse_solution(junk)
     assert time.monotonic() - start < 2
+
+
+def test_restate_final_answer_states_the_executed_answer():
+    text = (
+        "Key information: 9 and 12.\n\n```python\nimport math\nprint(9 * 12 // math.gcd(9, 12))\n"
+        "```\n\nFinal answer: 140"
+    )
+    restated = restate_final_answer(text, "36")
+    parsed = parse_solution(restated)
+    assert parsed.final_answer == "36"
+    assert parsed.programs == parse_solution(text).programs
+    assert parsed.text == "Key information: 9 and 12."
+    assert restated.count("Final answer") == 1
+    # no final-answer line at all: one is added; a "Final answer" inside code is left alone
+    code_line = "```python\ns = 'Final answer: 3'\nprint(4)\n```"
+    restated = restate_final_answer("Add.\n\n" + code_line, "4")
+    assert parse_solution(restated).final_answer == "4"
+    assert "s = 'Final answer: 3'" in restated
