@@ -638,6 +638,26 @@ class RewardParams(OptimizerParams):
     shared: ClassVar[tuple[str, ...]] = ("scoring",)
 
 
+class DiversityParams(_Section):
+    """Diversity selection over normalized programs: the RFT set (stage diversity,
+    mathforge.diversity)."""
+
+    k: int = Field(
+        ge=1,
+        description="paths kept per problem at most, of its filtered paths: normalized "
+        "duplicates collapse first, then the k forms with the largest minimum pairwise distance",
+    )
+    workers: int = Field(
+        ge=1, description="processes that normalize and select (1: none beside the stage's)"
+    )
+    problems_per_task: int = Field(
+        ge=1, description="problems a selection worker takes at a time"
+    )
+    scoring: ScoringParams = Field(description="the top-level scoring section (problem roles)")
+
+    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -653,6 +673,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "critique_label": CritiqueParams,
     "critique_model": CritiqueModelParams,
     "filter": FilterParams,
+    "diversity": DiversityParams,
     "reward": RewardParams,
 }
 
