@@ -10,6 +10,12 @@ are cut off mid-line (they do not parse: the text fallback).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_diversity.py                # 1M paths, 1 and 2 procs
     OMP_NUM_THREADS=1 python benchmarks/bench_diversity.py --paths 100000 --naive-problems 3
+    OMP_NUM_THREADS=1 python benchmarks/bench_diversity.py --stage      # the stage's two passes
+
+``--stage`` measures what the `diversity` stage runs instead (mathforge.diversity.rft): the
+same synthetic paths written as `paths` Parquet shards (10,000 rows each, two models), then
+``survey`` (every program hashed as written and normalized, one shard per process) and
+``select_candidates`` on ``--candidates`` paths per problem (the filter's top M).
 
 The naive reference it replaces: raw-text dedup, then a pure-Python character edit distance
 (normalized by the longer text) with the same farthest-first + swap selection, on the first
@@ -164,14 +170,75 @@ def naive(programs: list[str], k: int) -> list[int]:
     return sorted(first[reps[p]] for p in chosen)
 
 
+def run_stage(n_problems: int, procs: int, candidates: int, out: Path) -> dict:
+    """The diversity stage's passes on Parquet shards of the synthetic paths."""
+    import polars as pl
+
+    from mathforge.diversity.rft import select_candidates, survey
+
+    shard_rows = 10_000
+    per_shard = shard_rows // PATHS_PER_PROBLEM
+    files, filtered = [], []
+    for shard, start in enumerate(range(0, n_problems, per_shard)):
+        qids, programs = [], []
+        for seed in range(start, min(start + per_shard, n_problems)):
+            paths = make_problem(seed)
+            qids += [f"q_{seed:016x}"] * len(paths)
+            programs += [[code] for code in paths]
+        frame = pl.DataFrame({
+            "path_id": [f"p_{shard:08x}{i:08x}" for i in range(len(qids))],
+            "question_id": qids,
+            "model": ["policy_small", "policy_tiny"] * (len(qids) // 2),
+            "programs": programs,
+            "correct": [True] * len(qids),
+        })  # fmt: skip
+        file = out / f"shard-{shard:05d}.parquet"
+        frame.write_parquet(file)
+        files.append(str(file))
+        filtered.append(
+            frame.with_columns(
+                keep_rank=pl.int_range(1, pl.len() + 1).over("question_id"),
+                critique_score=pl.lit(9, dtype=pl.Int64),
+            ).filter(pl.col("keep_rank") <= candidates)
+        )
+    filtered = pl.concat(filtered)
+    start = time.perf_counter()
+    surveyed = survey(files, procs)
+    survey_s = time.perf_counter() - start
+    start = time.perf_counter()
+    verdicts, _ = select_candidates(filtered, K, procs)
+    select_s = time.perf_counter() - start
+    paths = surveyed.height
+    return {"procs": procs, "paths": paths, "survey_s": survey_s,
+            "candidates": filtered.height, "select_s": select_s,
+            "selected": int(verdicts["selected"].sum()),
+            "extrapolated_10M_s": (survey_s + select_s) * 10_000_000 / paths,
+            "load_avg": os.getloadavg()[0]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--paths", type=int, default=1_000_000)
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--naive-problems", type=int, default=3)
     parser.add_argument("--json", default="benchmarks/results/diversity.json")
+    parser.add_argument("--stage", action="store_true", help="the diversity stage's passes")
+    parser.add_argument("--candidates", type=int, default=16, help="--stage: paths per problem")
     args = parser.parse_args()
     n_problems = args.paths // PATHS_PER_PROBLEM
+    if args.stage:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [
+                run_stage(n_problems, procs, args.candidates, Path(tmp)) for procs in args.procs
+            ]
+        for run in runs:
+            print(json.dumps(run), flush=True)
+        out = Path(args.json).with_name("diversity_stage.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+        return
     report: dict = {"machine": f"{os.cpu_count()} cores, Python {platform.python_version()}"}
 
     # side by side on a few problems: the naive approach vs ours

@@ -91,8 +91,7 @@ def check_agree(surveyed: pl.DataFrame, sampled: pl.DataFrame, filtered: pl.Data
     unasked = set(filtered["question_id"]) - set(questions["question_id"])
     if unasked:
         problems.append(
-            f"{args.train}: no question for {len(unasked)} filtered problems "
-            f"(e.g. {min(unasked)})"
+            f"{args.train}: no question for {len(unasked)} filtered problems (e.g. {min(unasked)})"
         )
     if problems:
         raise UserError("the inputs disagree:\n  - " + "\n  - ".join(problems))
@@ -113,8 +112,10 @@ def build_tables(filtered, verdicts, spreads, surveyed, sampled, questions, cfg)
     selected = SELECTED.frame(
         chosen.with_columns(
             text=pl.Series(
-                [restate_final_answer(t, a) for t, a in zip(chosen["text"], chosen["predicted"],
-                                                           strict=True)],  # fmt: skip
+                [
+                    restate_final_answer(t, a)
+                    for t, a in zip(chosen["text"], chosen["predicted"], strict=True)
+                ],  # fmt: skip
                 dtype=pl.String,
             )
         )
@@ -158,9 +159,13 @@ def validate(stage: Stage, selected, candidates, problems, filtered, sampled, k:
         pl.col("selected") != pl.min_horizontal(pl.col("candidate_forms"), pl.lit(k))
     )
     relations = pl.DataFrame(
-        {"relation": ["a dropped path names a kept path of its problem",
-                      f"selected = min(candidate forms, {k}) per problem"],
-         "violations": [orphans.height, unequal.height]}  # fmt: skip
+        {
+            "relation": [
+                "a dropped path names a kept path of its problem",
+                f"selected = min(candidate forms, {k}) per problem",
+            ],
+            "violations": [orphans.height, unequal.height],
+        }  # fmt: skip
     )
     stage.check(
         relations,
@@ -218,7 +223,9 @@ def statistics(surveyed, candidates, problems, k: int) -> tuple[dict, pl.DataFra
     }
     histogram = distinct_histogram(
         score.select(
-            samples="distinct_forms", correct="correct_forms", candidates="candidate_forms",
+            samples="distinct_forms",
+            correct="correct_forms",
+            candidates="candidate_forms",
             selected="selected",
         ),
         ["samples", "correct", "candidates", "selected"],
@@ -226,10 +233,14 @@ def statistics(surveyed, candidates, problems, k: int) -> tuple[dict, pl.DataFra
     shares = pl.DataFrame(
         {
             "source": [*models, "overlap (2+ models)"],
-            "correct_paths": [*(pooled["correct_paths"]["share"][m] for m in models),
-                              pooled["correct_paths"]["overlap"]],
-            "selected": [*(pooled["selected"]["share"][m] for m in models),
-                         pooled["selected"]["overlap"]],
+            "correct_paths": [
+                *(pooled["correct_paths"]["share"][m] for m in models),
+                pooled["correct_paths"]["overlap"],
+            ],
+            "selected": [
+                *(pooled["selected"]["share"][m] for m in models),
+                pooled["selected"]["overlap"],
+            ],
         },  # fmt: skip
         schema={"source": pl.String, "correct_paths": pl.Float64, "selected": pl.Float64},
     )

@@ -55,10 +55,24 @@ def write_sampled_and_train(root: Path, rows: list[dict]) -> None:
     SAMPLED.frame(problems).write_parquet(root / "data/paths/problems.parquet")
     (root / "data/splits").mkdir(parents=True, exist_ok=True)
     TRAIN.frame(
-        [{"question_id": q, "subject": "arithmetic", "skill": "s", "variant": "v",
-          "question": f"What is 3 times 4? ({q})", "answer": "12", "solution": "s",
-          "generator": "g", "seed_ids": [], "params": "{}", "synth_index": 0, "split": "train",
-          "ood": False} for q in problems["question_id"]]  # fmt: skip
+        [
+            {
+                "question_id": q,
+                "subject": "arithmetic",
+                "skill": "s",
+                "variant": "v",
+                "question": f"What is 3 times 4? ({q})",
+                "answer": "12",
+                "solution": "s",
+                "generator": "g",
+                "seed_ids": [],
+                "params": "{}",
+                "synth_index": 0,
+                "split": "train",
+                "ood": False,
+            }
+            for q in problems["question_id"]
+        ]  # fmt: skip
     ).write_parquet(root / "data/splits/train.parquet")
 
 

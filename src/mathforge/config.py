@@ -650,9 +650,7 @@ class DiversityParams(_Section):
     workers: int = Field(
         ge=1, description="processes that normalize and select (1: none beside the stage's)"
     )
-    problems_per_task: int = Field(
-        ge=1, description="problems a selection worker takes at a time"
-    )
+    problems_per_task: int = Field(ge=1, description="problems a selection worker takes at a time")
     scoring: ScoringParams = Field(description="the top-level scoring section (problem roles)")
 
     shared: ClassVar[tuple[str, ...]] = ("scoring",)

@@ -97,8 +97,13 @@ def survey(
 
 def survey_file_schema() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"question_id": pl.String, "model": pl.String, "correct": pl.Boolean,
-                "raw": pl.Int64, "form": pl.Int64}  # fmt: skip
+        schema={
+            "question_id": pl.String,
+            "model": pl.String,
+            "correct": pl.Boolean,
+            "raw": pl.Int64,
+            "form": pl.Int64,
+        }  # fmt: skip
     )
 
 
@@ -143,10 +148,10 @@ def select_candidates(
         raise ValueError(f"diversity.k must be at least 1, got {k}")
     ordered = candidates.select("path_id", "question_id", "keep_rank", "critique_score",
                                 "programs").sort("question_id", "keep_rank", "path_id")  # fmt: skip
-    groups = [
-        group.to_dicts() for _, group in ordered.group_by("question_id", maintain_order=True)
+    groups = [group.to_dicts() for _, group in ordered.group_by("question_id", maintain_order=True)]
+    tasks = [
+        (groups[i : i + problems_per_task], k) for i in range(0, len(groups), problems_per_task)
     ]
-    tasks = [(groups[i : i + problems_per_task], k) for i in range(0, len(groups), problems_per_task)]
 
     verdicts: list[dict] = []
     spreads: list[dict] = []
