@@ -614,6 +614,46 @@ class FilterParams(_Section):
         return self.critique_threshold
 
 
+# ------------------------------------------------------------------------ pairs
+class PairsParams(_Section):
+    """DPO pair mining over the filter's verdicts (stage pairs, mathforge.pairs)."""
+
+    strategy: Literal["hard", "best_worst", "margin"] = Field(
+        description="hard: the pair types SFT fails to separate (mathforge.pairs); best_worst: "
+        "best vs lowest-scored path, the recipe's weak baseline; margin: best vs the failed "
+        "path whose reward is nearest mean - margin_sigmas x std of the problem's rewards",
+    )
+    max_per_problem: int = Field(ge=1, description="pairs per problem at most (hard)")
+    max_per_type: int = Field(
+        ge=1, description="pairs of one type per problem at most (hard); types take turns"
+    )
+    rounding_tolerance: float = Field(
+        gt=0,
+        lt=1,
+        description="rounding: a wrong printed number within this relative error of the "
+        "reference (not both integers) is a precision or rounding error",
+    )
+    min_steps: int = Field(
+        ge=1,
+        description="one_step_wrong: statements a wrong program has at least (prints and "
+        "imports not counted), so it is a multi-step program",
+    )
+    max_step_distance: float = Field(
+        ge=0,
+        le=1,
+        description="one_step_wrong: normalized program distance (mathforge.diversity) from the "
+        "wrong program to the nearest good one at most; 0.2 is about one token in five",
+    )
+    margin_sigmas: float = Field(
+        ge=0, description="margin: the rejected path's reward target is mean - this x std"
+    )
+    batch_problems: int = Field(
+        ge=1,
+        description="problems mined together: bounds memory to their paths' text and programs; "
+        "each batch rescans the path shards",
+    )
+
+
 # ----------------------------------------------------------------------- reward
 class RewardParams(OptimizerParams):
     """The reward model: TRL's RewardTrainer on preference pairs of one problem (stage
@@ -673,6 +713,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "filter": FilterParams,
     "diversity": DiversityParams,
     "reward": RewardParams,
+    "pairs": PairsParams,
 }
 
 
