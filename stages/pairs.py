@@ -34,13 +34,13 @@ import polars as pl
 from mathforge.config import PairsParams, load_params
 from mathforge.contracts.pairs import HARD_PAIR_TYPES, PAIRS
 from mathforge.errors import UserError, run_stage
+from mathforge.filtering import path_files
 from mathforge.io import write_json, write_parquet
 from mathforge.pairs import (
     PAIRS_FILE,
     SCORES_FILE,
     check_inputs,
     mine_batch,
-    path_files,
     problem_batches,
     problem_counts,
     summary,
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     stage = Stage("pairs")
     started = time.perf_counter()
 
-    files = path_files(args.paths)
+    files = [Path(file) for file in path_files(args.paths)]
     check_inputs(files, args.filter_dir, args.train)
     batches = problem_batches(args.filter_dir, cfg.batch_problems)
     frames = [mine_batch(files, args.filter_dir, args.train, qids, cfg) for qids in batches]

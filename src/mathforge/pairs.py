@@ -96,6 +96,7 @@ from mathforge.contracts.pairs import HARD_PAIR_TYPES, PAIR_TYPES, PAIRS
 from mathforge.contracts.paths import PATHS
 from mathforge.contracts.splits import TRAIN
 from mathforge.diversity import distance_matrix, normalize_program
+from mathforge.diversity.rft import program_text
 from mathforge.errors import UserError
 from mathforge.trainset import restate_final_answer
 from mathforge.verify import answers_match
@@ -174,11 +175,6 @@ def rounding_error(predicted: str | None, reference: str | None, tolerance: floa
     return float(error) if error <= Fraction(tolerance) else None
 
 
-def joined_program(programs: Sequence[str] | None) -> str:
-    """A path's blocks as one program, as `solution.program_of` joins them."""
-    return "\n\n".join(p.rstrip() for p in programs or ()) + ("\n" if programs else "")
-
-
 def _is_noise(stmt: ast.stmt) -> bool:
     if isinstance(stmt, ast.Import | ast.ImportFrom | ast.Pass):
         return True
@@ -250,11 +246,11 @@ def one_step_wrong(
         r
         for r in rows
         if r["drop_reason"] == "wrong_answer"
-        and program_steps(joined_program(r["programs"])) >= min_steps
+        and program_steps(program_text(r["programs"])) >= min_steps
     ]
     if not wrong or not good:
         return
-    forms = [normalize_program(joined_program(r["programs"])) for r in [*wrong, *good]]
+    forms = [normalize_program(program_text(r["programs"])) for r in [*wrong, *good]]
     distances = distance_matrix(forms)[: len(wrong), len(wrong) :]
     found = []
     for i, r in enumerate(wrong):
@@ -433,16 +429,6 @@ def pair_rows(pairs: Sequence[Pair], strategy: str, prompts: Mapping[str, str]) 
 
 
 # ---------------------------------------------------------------------------- the files
-def path_files(paths_dir: Path) -> list[Path]:
-    """The `paths` shards under `paths_dir` (`<model>/shard-*.parquet`, stage sample)."""
-    files = sorted(Path(paths_dir).glob("*/shard-*.parquet"))
-    if not files:
-        raise UserError(
-            f"{paths_dir}: no path shards (<model>/shard-*.parquet) found (run `dvc repro sample`)"
-        )
-    return files
-
-
 def check_inputs(paths: Sequence[Path], filter_dir: Path, train: Path) -> None:
     """Each input exists and has the columns read here with its contract's dtypes, and rows;
     a UserError names the file and the stage to run otherwise. Reads one row of each."""
