@@ -696,6 +696,31 @@ class DiversityParams(_Section):
     shared: ClassVar[tuple[str, ...]] = ("scoring",)
 
 
+class RftParams(TrainingParams):
+    """RFT: the target policy fine-tuned on the RFT set (stage diversity) plus its SFT data,
+    with hard problems' samples weighted up (stage rft, mathforge.training.weighted)."""
+
+    target: str = Field(
+        description="the policy RFT trains (one of base.models): it starts from "
+        "models/sft/<target>, its like-for-like SFT baseline, into models/rft/<target>"
+    )
+    sft_data: bool = Field(
+        description="train on the target's SFT examples (models/sft/<target>/sft_examples) "
+        "beside the RFT paths, as the recipe does"
+    )
+    weighting: Literal["none", "fixed", "dynamic"] = Field(
+        description="hard samples' loss weight: none (1, the ablation), fixed (hard_weight), "
+        "dynamic (their running loss over the easy samples', between 1 and hard_weight: it "
+        "rises as the easy samples converge)"
+    )
+    hard_weight: float = Field(
+        ge=1, description="fixed: hard samples' loss weight; dynamic: its ceiling"
+    )
+    loss_ema: float = Field(
+        ge=0, lt=1, description="dynamic: smoothing of the running hard and easy losses"
+    )
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -712,6 +737,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "critique_model": CritiqueModelParams,
     "filter": FilterParams,
     "diversity": DiversityParams,
+    "rft": RftParams,
     "reward": RewardParams,
     "pairs": PairsParams,
 }
