@@ -27,6 +27,10 @@ TINY = {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "max_pairs_per_problem": 4,
         "score_batch_size": 8, "histogram_bins": 4,
     },
+    "rft": {
+        "max_steps": 2, "batch_size": 4, "logging_steps": 1, "accuracy_problems": 4,
+        "eval_max_tokens": 16,
+    },
     "critique_model": {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "threads": 1, "max_new_tokens": 16,
         "generate_batch_size": 8,
