@@ -22,7 +22,7 @@ MODELS = Table(
     glob="models/*/*/manifest.parquet",
     columns=(
         Column("stage", pl.String, "the stage that wrote it", False,
-               values=("base", "pretrain", "sft", "rft", "dpo", "grpo")),
+               values=("base", "pretrain", "sft")),
         Column("model", pl.String, "its name (a base.models key)", False,
                regex=r"^[a-z0-9][a-z0-9_-]*$"),
         Column("kind", pl.String, "built here, or a pointer to a pretrained one", False,
