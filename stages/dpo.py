@@ -29,9 +29,8 @@ from pathlib import Path
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import DpoParams, load_params
-from mathforge.contracts.pairs import PAIRS
 from mathforge.contracts.splits import EVAL
-from mathforge.errors import UserError, run_stage
+from mathforge.errors import run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_text
@@ -43,6 +42,7 @@ from mathforge.training.policy import (
     check_init_model,
     copy_prompt_setting,
     curve_csv,
+    read_pairs,
     write_policy_manifest,
 )
 
@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     check_init_model(args.init_model)
 
     stage = Stage("dpo")
-    pairs = PAIRS.read(args.pairs, [*INPUT_COLUMNS, "strategy", "pair_type"])
-    if pairs.height == 0:
-        raise UserError(f"{args.pairs} has no pairs: nothing to train on (run `dvc repro pairs`)")
+    pairs = read_pairs(args.pairs, [*INPUT_COLUMNS, "strategy", "pair_type"])
     eval_df = EVAL.read(args.eval, EVAL_COLUMNS)
     name = args.out_dir.name
 

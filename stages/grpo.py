@@ -30,7 +30,6 @@ from pathlib import Path
 from transformers.utils import logging as hf_logging
 
 from mathforge.config import GrpoParams, load_params
-from mathforge.contracts.pairs import PAIRS
 from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
@@ -50,6 +49,7 @@ from mathforge.training.policy import (
     check_init_model,
     copy_prompt_setting,
     curve_csv,
+    read_pairs,
     write_policy_manifest,
 )
 
@@ -74,14 +74,10 @@ def main(argv: list[str] | None = None) -> None:
 
     stage = Stage("grpo")
     train = TRAIN.read(args.train, INPUT_COLUMNS)
-    pairs = PAIRS.read(args.pairs, ["question_id"])
+    # grpo.problems: null takes the pairs' problems, so it needs pairs; a number does not
+    pairs = read_pairs(args.pairs, ["question_id"], allow_empty=cfg.problems is not None)
     pair_problems = pairs["question_id"].unique().sort().to_list()
     if cfg.problems is None:
-        if not pair_problems:
-            raise UserError(
-                f"{args.pairs} has no pairs, and grpo.problems: null takes their problems "
-                "(run `dvc repro pairs`, or set grpo.problems)"
-            )
         missing = sorted(set(pair_problems) - set(train["question_id"]))
         if missing:
             raise UserError(

@@ -8,8 +8,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from mathforge.config import OptimizerParams
 from mathforge.contracts.models import MANIFEST_FILE
+from mathforge.contracts.pairs import PAIRS
 from mathforge.contracts.policies import POLICY_MODELS
 from mathforge.errors import UserError
 from mathforge.io import write_json, write_parquet
@@ -122,3 +125,13 @@ def copy_prompt_setting(init_model: Path, out: Path, system: bool) -> None:
         shutil.copy(init_model / PROMPT_FILE, out / PROMPT_FILE)
     else:
         write_json({"system_prompt": system}, out / PROMPT_FILE)
+
+
+def read_pairs(path: Path, needed: list[str], allow_empty: bool = False) -> pl.DataFrame:
+    """The `needed` columns of the pairs table at `path`, checked against its contract; a table
+    with no pair is an error naming the stage to run, unless `allow_empty`."""
+    if path.is_file() and pl.scan_parquet(path).select(pl.len()).collect().item() == 0:
+        if allow_empty:
+            return PAIRS.empty().select(needed)
+        raise UserError(f"{path} has no pairs: nothing to learn from (run `dvc repro pairs`)")
+    return PAIRS.read(path, needed)
