@@ -30,6 +30,7 @@ from mathforge.training.dpo import (  # noqa: E402
     preference_rows,
     train_dpo,
 )
+from mathforge.views import connect  # noqa: E402
 from stages import dpo as dpo_stage  # noqa: E402
 
 torch.set_num_threads(1)
@@ -202,6 +203,9 @@ def test_stage_writes_model_manifest_metrics_and_curve(tmp_path, tiny_policy, pa
     curve = pl.read_csv(tmp_path / "plots" / "dpo" / "train.csv")
     assert curve.columns == ["step", *CURVE] and curve["step"].to_list() == [1, 2]
     assert sorted(p.name for p in out.parent.iterdir()) == ["tiny"]  # no scratch left behind
+    # the manifest is a row of the `models` view too (its glob covers models/<stage>/<name>)
+    rows = connect(tmp_path).execute("select stage, model from models where stage = 'dpo'")
+    assert rows.fetchall() == [("dpo", "tiny")]
 
 
 def test_stage_errors_name_the_stage_to_run_and_write_nothing(

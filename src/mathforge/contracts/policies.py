@@ -23,10 +23,11 @@ POLICY_MODELS = Table(
     "size, how it is prompted, what it learned from, and the load check it passed before it "
     "was put in place.",
     columns=tuple(
-        replace(column, values=POLICY_STAGES)
-        if column.name == "stage"
+        replace(column, values=POLICY_STAGES) if column.name == "stage"
+        else replace(column, doc="the policy directory it was trained from", nullable=False)
+        if column.name == "parent"
         else replace(column, doc="DPO pairs, GRPO problems or RFT rows it learned from",
-                     between=(1, None))
+                     nullable=False)
         if column.name == "examples"
         else column
         for column in MODELS.columns
