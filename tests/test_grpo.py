@@ -50,7 +50,8 @@ def solution(program: str, final: str = "42") -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def sandbox():
-    return load_params("sandbox", ROOT / "params.yaml")
+    """The shipped sandbox with a 1 s CPU limit (the endless program's wait)."""
+    return load_params("sandbox", ROOT / "params.yaml", {"timeout_s": 1.0})
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,9 @@ def test_config_and_params_keep_whole_groups_in_a_batch(tmp_path):
 
 
 # ------------------------------------------------------------------------ train
-def test_a_tiny_grpo_run_samples_and_rewards_every_completion_and_saves(tiny_policy, problems, tmp_path):
+def test_a_tiny_grpo_run_samples_and_rewards_every_completion_and_saves(
+    tiny_policy, problems, tmp_path
+):
     cfg = load_params("grpo", ROOT / "params.yaml", TINY_RUN)
     metrics, curve = train_grpo(str(tiny_policy), problems.head(3), cfg, tmp_path / "out")
     assert metrics["steps"] == 2 and metrics["problems"] == 3 and metrics["dropped_too_long"] == 0
