@@ -753,6 +753,11 @@ class GrpoParams(TrainingParams):
         "batch_size x gradient_accumulation_steps must be a multiple of it",
     )
     max_completion_length: int = Field(ge=1, description="new tokens per sampled completion")
+    max_length: int = Field(
+        ge=16,
+        description="prompt + max_completion_length must fit it (the model's context); a problem "
+        "whose prompt leaves less room is left out (dropped_too_long)",
+    )
     temperature: float = Field(gt=0, description="sampling temperature of the rollouts")
     top_p: float = Field(gt=0, le=1, description="nucleus sampling mass of the rollouts")
     beta: float = Field(
