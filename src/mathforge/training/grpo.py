@@ -33,7 +33,7 @@ import torch
 
 from mathforge.config import GrpoParams, SandboxParams
 from mathforge.critique.judge import JudgeItem, judge_many
-from mathforge.grading import grade_solutions
+from mathforge.grading import Graded, grade_solutions
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
 from mathforge.training.policy import common_config, curve_from_log
@@ -53,7 +53,8 @@ class VerifiedAnswerReward:
     """TRL reward function: 1.0 for a completion whose programs, run in the sandbox, print an
     answer `answers_match` accepts against the problem's gold answer (and, with `judge`, that
     the programmatic judge accepts), 0.0 otherwise. `outcomes` counts every completion it
-    scored by what happened (correct, wrong_answer, judge_rejected, or the error kind)."""
+    scored by what happened (`_outcome`, or judge_rejected). The judge accepts at its own
+    threshold (`critique.ACCEPT`, the default of scoring.accept_threshold)."""
 
     __name__ = "verified_answer"  # TRL names a reward function's logs by it
 
@@ -73,10 +74,7 @@ class VerifiedAnswerReward:
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
         graded = grade_solutions(texts, list(answer), self.sandbox)
         right = [g.correct is True for g in graded]
-        outcome = [
-            "correct" if ok else g.error_kind or "wrong_answer"
-            for ok, g in zip(right, graded, strict=True)
-        ]
+        outcome = [_outcome(g) for g in graded]
         if self.judge and any(right):
             if question is None:
                 raise ValueError("the judge needs the problems' `question` column")
@@ -89,6 +87,16 @@ class VerifiedAnswerReward:
                     right[i], outcome[i] = False, "judge_rejected"
         self.outcomes.update(outcome)
         return [1.0 if ok else 0.0 for ok in right]
+
+
+def _outcome(graded: Graded) -> str:
+    """What happened to one completion: correct, the sandbox's error kind (or no_program,
+    no_output), ungradable (answers_match could not compare) or wrong_answer."""
+    if graded.correct:
+        return "correct"
+    if graded.error_kind is not None:
+        return graded.error_kind
+    return "ungradable" if graded.correct is None else "wrong_answer"
 
 
 class NoProblemFits(ValueError):
