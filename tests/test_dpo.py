@@ -155,6 +155,7 @@ def test_dpo_raises_the_chosen_over_rejected_margin_against_the_reference(
 def test_a_run_reports_its_steps_and_curve_and_saves_a_model(trained, tiny_policy):
     out, metrics, curve = trained
     assert (metrics["pairs"], metrics["pairs_trained"], metrics["problems"]) == (4, 4, 4)
+    assert metrics["dropped_prompt_fills_max_length"] == 0
     assert metrics["steps"] == 12 and metrics["epochs"] == 12.0
     assert metrics["loss_type"] == ["sigmoid", "sft"] and metrics["loss_weights"] == [1.0, 0.0]
     assert metrics["seconds"] > 0  # for the stage to print; it pops it before writing
@@ -165,6 +166,23 @@ def test_a_run_reports_its_steps_and_curve_and_saves_a_model(trained, tiny_polic
     assert not torch.equal(model.model.embed_tokens.weight, init.model.embed_tokens.weight)
     assert AutoTokenizer.from_pretrained(out).chat_template is not None
     assert not (out / "training_args.bin").exists()
+
+
+def test_pairs_whose_prompt_fills_max_length_are_dropped_and_counted(
+    tiny_policy, problems, tmp_path
+):
+    pairs = pairs_frame(problems.head(4))
+    prompt_tokens = [
+        len(AutoTokenizer.from_pretrained(tiny_policy).apply_chat_template(
+            row["prompt"], add_generation_prompt=True, return_dict=True)["input_ids"])
+        for row in preference_rows(pairs)
+    ]  # fmt: skip
+    cut = sorted(prompt_tokens)[2]  # two prompts are shorter than this, two are not
+    cfg = load_params("dpo", ROOT / "params.yaml", {**FAST, "max_steps": 1, "max_length": cut})
+    metrics, _ = train_dpo(str(tiny_policy), pairs, cfg, tmp_path / "out")
+    kept = sum(n < cut for n in prompt_tokens)
+    assert metrics["pairs_trained"] == kept < 4
+    assert metrics["dropped_prompt_fills_max_length"] == 4 - kept
 
 
 # ------------------------------------------------------------------------ stage

@@ -117,7 +117,9 @@ def train_dpo(
     last = curve[-1] if curve else {}
     metrics = {
         "pairs": len(rows),
-        "pairs_trained": trained_pairs,  # TRL drops a pair whose prompt alone fills max_length
+        "pairs_trained": trained_pairs,
+        # TRL drops a pair whose prompt alone fills max_length (nothing left to learn from)
+        "dropped_prompt_fills_max_length": len(rows) - trained_pairs,
         "problems": pairs["question_id"].n_unique(),
         "steps": steps,
         "effective_batch_size": effective_batch,
