@@ -8,7 +8,7 @@ Reads   TRAIN        data/splits/train.parquet: the SFT examples' questions and 
         SFT_MODEL    models/sft/<rft.target>/ (stage sft): the model RFT starts from, and its
                      sft_examples.parquet (which train rows it learned from)
 Writes  OUT_DIR      models/rft/<rft.target>/: model and tokenizer, the prompt file, the
-                     manifest (contract `models`) and rft_examples.parquet (contract
+                     manifest (contract `policy_models`) and rft_examples.parquet (contract
                      `rft_examples`: every row it learned from, with its path_id)
         METRICS      metrics/rft.json: rows by source, hard rows, steps, losses, the hard
                      weight at the end, held-out loss and accuracy with 95% intervals
@@ -31,16 +31,16 @@ from mathforge.config import RftParams, load_params
 from mathforge.contracts.diversity import SELECTED
 from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
 from mathforge.contracts.splits import EVAL, TRAIN
-from mathforge.contracts.training import RFT_EXAMPLES
+from mathforge.contracts.policies import RFT_EXAMPLES
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet, write_text
 from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
-from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
 from mathforge.stage import Stage, atomic_dir
+from mathforge.training.policy import write_policy_manifest
 from mathforge.training.weighted import curve_csv, train_weighted
 
 RFT_EXAMPLES_FILE = Path(RFT_EXAMPLES.glob).name  # type: ignore[arg-type]
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         stage.validate(lineage, RFT_EXAMPLES, row_count=rows.height)
         write_parquet(lineage, tmp / RFT_EXAMPLES_FILE)
         probe = solve_prompt(heldout["question"][0], system=system)
-        sample = write_trained_manifest(
+        sample = write_policy_manifest(
             stage, tmp, cfg.target, args.sft_model, system, rows.height, probe
         )
         metrics |= heldout_accuracy(tmp, eval_df, cfg)

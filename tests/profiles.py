@@ -35,6 +35,14 @@ TINY = {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "threads": 1, "max_new_tokens": 16,
         "generate_batch_size": 8,
     },
+    "dpo": {
+        "max_steps": 2, "batch_size": 2, "logging_steps": 1, "accuracy_problems": 4,
+        "eval_max_tokens": 16,
+    },
+    "grpo": {
+        "max_steps": 2, "batch_size": 2, "num_generations": 2, "max_completion_length": 16,
+        "logging_steps": 1, "accuracy_problems": 4, "eval_max_tokens": 16,
+    },
 }  # fmt: skip
 
 

@@ -721,6 +721,70 @@ class RftParams(TrainingParams):
     )
 
 
+class DpoParams(TrainingParams):
+    """DPO of the RFT'd target policy on the mined pairs (stage dpo, mathforge.training.dpo):
+    TRL's DPOTrainer, the RFT model as its own frozen reference."""
+
+    beta: float = Field(
+        gt=0,
+        description="DPO's beta: how far the policy may move from the reference (higher: less)",
+    )
+    sft_weight: float = Field(
+        ge=0,
+        description="weight of the auxiliary SFT loss on the chosen paths (loss_type "
+        "[sigmoid, sft], loss_weights [1, sft_weight]; RPO's alpha): keeps the policy near "
+        "the chosen text; 0 = plain DPO",
+    )
+
+
+class GrpoParams(TrainingParams):
+    """GRPO of the RFT'd target policy with a verifiable reward (stage grpo,
+    mathforge.training.grpo): TRL's GRPOTrainer, the online-RL comparison to DPO."""
+
+    problems: int | None = Field(
+        ge=1,
+        description="null: the problems DPO's pairs cover (the same problems, the same budget); "
+        "a number: that many train problems with a gold answer, drawn with `seed` stratified "
+        "by subject",
+    )
+    num_generations: int = Field(
+        ge=2,
+        description="completions sampled per problem (the group whose rewards are compared); "
+        "batch_size x gradient_accumulation_steps must be a multiple of it",
+    )
+    max_completion_length: int = Field(ge=1, description="new tokens per sampled completion")
+    max_length: int = Field(
+        ge=16,
+        description="prompt + max_completion_length must fit it (the model's context); a problem "
+        "whose prompt leaves less room is left out (dropped_too_long)",
+    )
+    temperature: float = Field(gt=0, description="sampling temperature of the rollouts")
+    top_p: float = Field(gt=0, le=1, description="nucleus sampling mass of the rollouts")
+    beta: float = Field(
+        ge=0,
+        description="KL penalty to the starting model (0: no reference model is loaded, "
+        "TRL's default)",
+    )
+    judge: bool = Field(
+        description="a right answer earns the reward only if the programmatic judge also "
+        "accepts the path (numbers from the question, computed answer, claims, "
+        "counterfactual redraws; mathforge.critique.judge); false: the answer alone"
+    )
+    counterfactual_trials: int = Field(
+        ge=0, description="judge: redraws of the question's numbers a right answer must survive"
+    )
+
+    @model_validator(mode="after")
+    def _groups_fill_the_batch(self) -> GrpoParams:
+        batch = self.batch_size * self.gradient_accumulation_steps
+        if batch % self.num_generations:
+            raise ValueError(
+                f"batch_size x gradient_accumulation_steps ({batch}) must be a multiple of "
+                f"num_generations ({self.num_generations}): a batch holds whole groups"
+            )
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -740,6 +804,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "rft": RftParams,
     "reward": RewardParams,
     "pairs": PairsParams,
+    "dpo": DpoParams,
+    "grpo": GrpoParams,
 }
 
 

@@ -1,0 +1,137 @@
+"""What the policy stages after RFT share (`dpo`, `grpo`): the init model's check, its prompt
+setting carried over, the manifest of a policy trained from another policy directory, the
+DPO/GRPO configs' common fields, and the training curve read from TRL's log history."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from mathforge.config import OptimizerParams
+from mathforge.contracts.models import MANIFEST_FILE
+from mathforge.contracts.pairs import PAIRS
+from mathforge.contracts.policies import POLICY_MODELS
+from mathforge.errors import UserError
+from mathforge.io import write_json, write_parquet
+from mathforge.modeling import PROMPT_FILE
+from mathforge.modeling.manifest import check_generates
+from mathforge.stage import Stage
+
+
+def common_config(cfg: OptimizerParams, output_dir: Path) -> dict[str, Any]:
+    """TrainingArguments fields every TRL config here takes from our params: CPU-safe, no
+    checkpoints, no hub, no progress bars, no reporting, seeded."""
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": cfg.max_steps,
+        "per_device_train_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": cfg.lr_scheduler_type,
+        "warmup_steps": cfg.warmup_steps,
+        "weight_decay": cfg.weight_decay,
+        "logging_steps": cfg.logging_steps,
+        "logging_first_step": True,
+        "eval_strategy": "no",
+        "save_strategy": "no",
+        "report_to": "none",
+        "push_to_hub": False,
+        "disable_tqdm": True,
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "use_cpu": cfg.use_cpu,
+        "bf16": cfg.bf16,
+        "activation_checkpointing": False,
+        "dataloader_num_workers": 0,
+    }
+
+
+def curve_from_log(log_history: list[dict[str, Any]], keys: dict[str, str]) -> list[dict]:
+    """One entry per logging step of TRL's `state.log_history`: `step` and each of `keys`
+    (column name -> the trainer's log key), for the entries that have the first key."""
+    first = next(iter(keys.values()))
+    return [
+        {"step": int(e["step"]), **{col: float(e[key]) for col, key in keys.items() if key in e}}
+        for e in log_history
+        if first in e and "step" in e
+    ]
+
+
+def curve_csv(curve: list[dict[str, float]], columns: list[str]) -> str:
+    """The training curve as a stage's plot file: step, then `columns` (empty where a logging
+    step lacks one)."""
+    lines = [",".join(["step", *columns])]
+    for point in curve:
+        cells = [str(point["step"])]
+        cells += [f"{point[c]:.6g}" if c in point else "" for c in columns]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_policy_manifest(
+    stage: Stage,
+    model_dir: Path,
+    name: str,
+    parent: Path,
+    system: bool,
+    examples: int,
+    probe: list[dict[str, str]],
+) -> str:
+    """Reload the trained policy in `model_dir`, check it generates for the chat `probe`,
+    describe it in one validated `policy_models` row and write that as its manifest; returns
+    what it generated."""
+    from transformers import AutoModelForCausalLM
+
+    sample = check_generates(model_dir, probe)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    manifest = POLICY_MODELS.frame(
+        [
+            {
+                "stage": stage.name,
+                "model": name,
+                "kind": "built",
+                "pretrained": None,
+                "parent": str(parent),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "vocab_size": model.config.vocab_size,
+                "system_prompt": system,
+                "examples": examples,
+                "load_check": "generate",
+            }
+        ]
+    )
+    stage.validate(manifest, POLICY_MODELS, row_count=1)
+    write_parquet(manifest, model_dir / MANIFEST_FILE)
+    return sample
+
+
+def check_init_model(path: Path) -> None:
+    """The init model directory exists and holds a model (the rft stage's output)."""
+    if not path.is_dir():
+        raise UserError(f"init model {path} not found (run `dvc repro rft`)")
+    if not (path / "config.json").is_file() and not (path / "pretrained.json").is_file():
+        raise UserError(f"init model {path} has no config.json: not a model directory "
+                        "(run `dvc repro rft`)")  # fmt: skip
+
+
+def copy_prompt_setting(init_model: Path, out: Path, system: bool) -> None:
+    """The init model's prompt file (sampling and evaluation build their prompts the way the
+    model was trained), or, where it has none (the default: with the system message), that
+    setting written out."""
+    if (init_model / PROMPT_FILE).is_file():
+        shutil.copy(init_model / PROMPT_FILE, out / PROMPT_FILE)
+    else:
+        write_json({"system_prompt": system}, out / PROMPT_FILE)
+
+
+def read_pairs(path: Path, needed: list[str], allow_empty: bool = False) -> pl.DataFrame:
+    """The `needed` columns of the pairs table at `path`, checked against its contract; a table
+    with no pair is an error naming the stage to run, unless `allow_empty`."""
+    if path.is_file() and pl.scan_parquet(path).select(pl.len()).collect().item() == 0:
+        if allow_empty:
+            return PAIRS.empty().select(needed)
+        raise UserError(f"{path} has no pairs: nothing to learn from (run `dvc repro pairs`)")
+    return PAIRS.read(path, needed)
