@@ -30,8 +30,8 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import RftParams, load_params
 from mathforge.contracts.diversity import SELECTED
 from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
-from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.contracts.policies import RFT_EXAMPLES
+from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
