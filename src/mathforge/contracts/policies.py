@@ -3,8 +3,9 @@ trained from another policy directory, and the rows an RFT'd policy learned from
 
 The manifest's rows have the `models` table's columns, so
 `models/<stage>/<name>/manifest.parquet` is a row of the `models` view too (that view's
-glob covers it); only the stages a row may name differ. The `models` contract itself stays as it is: its file is a dep of every stage from
-`base` to `sample`, so widening it would rerun them all.
+glob covers it); only the stages a row may name differ. The `models` contract itself stays
+as it is: its file is a dep of every stage from `base` to `sample`, so widening it would
+rerun them all.
 """
 
 from __future__ import annotations
