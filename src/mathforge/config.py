@@ -16,7 +16,15 @@ from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class ParamsError(ValueError):
@@ -785,6 +793,68 @@ class GrpoParams(TrainingParams):
         return self
 
 
+# --------------------------------------------------------------------- evaluate
+class EvaluateParams(_Section):
+    """Every model stage on the eval split, greedy and by majority vote, and the win/loss of
+    consecutive stages (stage evaluate, mathforge.stage_evaluation). Never the test split."""
+
+    problems: int | None = Field(
+        ge=1,
+        description="eval-split problems, stratified by subject and in/out of distribution, "
+        "seeded (the same problems for every model); null = all of them",
+    )
+    seed: int = Field(description="seed of the problems drawn, the samples and the intervals")
+    k: int = Field(ge=2, description="samples per problem for the majority vote (maj@k) and pass@k")
+    temperature: float = Field(gt=0, description="sampling temperature of the k samples")
+    max_tokens: int = Field(ge=1, description="new tokens per solution (greedy and sampled)")
+    threads: int | None = Field(
+        ge=1, description="torch CPU threads (null = torch's default; 1 beside other work)"
+    )
+    use_cpu: bool = Field(description="generate on CPU even where a GPU is visible")
+    models: dict[str, str] = Field(
+        description="stage name -> model directory, in the method's order (a row of the "
+        "table each); dvc.yaml lists the same directories as the stage's deps",
+    )
+    comparisons: list[tuple[str, str]] = Field(
+        description="[baseline, candidate] pairs of `models` names: the win/loss table, each "
+        "paired by problem on the greedy solutions",
+    )
+    sandbox: SandboxParams = Field(
+        description="where the solutions' programs run (the top-level sandbox section)"
+    )
+
+    shared: ClassVar[tuple[str, ...]] = ("sandbox",)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, models: dict[str, str]) -> dict[str, str]:
+        if not models:
+            raise ValueError("must name at least one model directory")
+        bad = [name for name in models if not _MODEL_NAME.match(name)]
+        if bad:
+            raise ValueError(f"names must match [a-z0-9][a-z0-9_-]*: {', '.join(bad)}")
+        return models
+
+    @field_validator("comparisons")
+    @classmethod
+    def _compared_models_exist(
+        cls, comparisons: list[tuple[str, str]], info: ValidationInfo
+    ) -> list[tuple[str, str]]:
+        if "models" not in info.data:  # models itself is invalid: reported there
+            return comparisons
+        models = info.data["models"]
+        for baseline, candidate in comparisons:
+            for name in (baseline, candidate):
+                if name not in models:
+                    raise ValueError(
+                        f"[{baseline}, {candidate}]: {name!r} is not a name of evaluate.models "
+                        f"({', '.join(models)})" + closest(name, models)
+                    )
+            if baseline == candidate:
+                raise ValueError(f"[{baseline}, {candidate}] compares a model with itself")
+        return comparisons
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
@@ -806,6 +876,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "pairs": PairsParams,
     "dpo": DpoParams,
     "grpo": GrpoParams,
+    "evaluate": EvaluateParams,
 }
 
 
