@@ -35,7 +35,8 @@ def all_tables() -> tuple[Table, ...]:
 # Contract modules in pipeline order (the views' and ARCHITECTURE's order); others after.
 ORDER = {
     "seeds": 0, "questions": 1, "splits": 2, "corpus": 3, "models": 4, "paths": 5, "scores": 6,
-    "filtering": 7, "diversity": 8, "pairs": 9, "policies": 10, "rejects": 11,
+    "filtering": 7, "diversity": 8, "pairs": 9, "policies": 10, "evaluation": 11,
+    "rejects": 12,
 }  # fmt: skip
 TABLES = all_tables()
 VIEWED: dict[str, Table] = {table.name: table for table in TABLES if table.glob}
