@@ -12,7 +12,7 @@ Writes  OUT_DIR    data/eval/paths.parquet (contract `eval_paths`): every graded
                    error_kinds}; win_loss per evaluate.comparisons entry (wins, losses, ties,
                    the accuracy difference and its 95% paired bootstrap interval)
         PLOTS      plots/eval/accuracy.csv (stage x {greedy, majority} x {in distribution,
-                   OOD}, with the intervals' bounds), plots/eval/subjects.csv (stage x subject)
+                   OOD}, with the intervals' bounds), plots/eval/subjects.csv (subject x stage)
         REPORT     reports/eval.md: the tables above in words, generated from the metrics
 Every model sees the same `evaluate.problems` problems (stratified by subject and in/out of
 distribution, seeded) in the mixed CoT+PoT format, with its directory's system-prompt setting.
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out_dir) as tmp:
         write_parquet(rows, tmp / PATHS_FILE)
     with atomic_dir(args.plots) as tmp:
-        accuracy_table(stages).write_csv(tmp / "accuracy.csv")
+        accuracy_table(stages, cfg.k).write_csv(tmp / "accuracy.csv")
         subjects_table(stages).write_csv(tmp / "subjects.csv")
     write_json(metrics, args.metrics)
     write_text(report, args.report)

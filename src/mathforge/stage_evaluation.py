@@ -119,37 +119,41 @@ def _bounds(entry: Mapping[str, Any]) -> tuple[float | None, float | None]:
     return (entry["ci95"][0], entry["ci95"][1]) if entry["ci95"] else (None, None)
 
 
-def accuracy_table(stages: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
-    """plots/eval/accuracy.csv: one row per stage in the method's order; greedy and majority
-    accuracy in and out of distribution, each with its interval's bounds (`_lo`, `_hi`)."""
+def accuracy_table(stages: Mapping[str, Mapping[str, Any]], k: int) -> pl.DataFrame:
+    """plots/eval/accuracy.csv: one row per stage, mode (greedy, majority) and group (in
+    distribution, OOD), in the method's order, with the interval's bounds. `label` names the
+    bar; it starts with the stage's position, because DVC's bar_horizontal template sorts its
+    labels (its x axis is the accuracy: one column)."""
     rows = []
-    for name, entry in stages.items():
-        row: dict[str, Any] = {"stage": name}
-        for mode in MODES:
-            for group in ("in_distribution", "ood"):
+    for i, (name, entry) in enumerate(stages.items(), start=1):
+        for mode, shown in (("greedy", "greedy"), ("majority", f"maj@{k}")):
+            for group, words in (("in_distribution", "in distribution"), ("ood", "OOD")):
                 value = entry[mode][group]
                 lo, hi = _bounds(value)
-                row |= {f"{mode}_{group}": value["accuracy"], f"{mode}_{group}_lo": lo,
-                        f"{mode}_{group}_hi": hi}  # fmt: skip
-        rows.append(row)
+                rows.append({
+                    "label": f"{i:02d} {name} · {shown} · {words}", "stage": name, "mode": mode,
+                    "group": group, "problems": value["problems"], "accuracy": value["accuracy"],
+                    "lo": lo, "hi": hi,
+                })  # fmt: skip
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def subjects_table(stages: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
-    """plots/eval/subjects.csv: one row per (stage, subject), in and out of distribution
-    together; greedy and majority accuracy with their bounds. `stage_subject` labels the bars."""
+    """plots/eval/subjects.csv: one row per (subject, stage), in and out of distribution
+    together; greedy and majority accuracy with their bounds. `label` (subject, then the stage's
+    position) groups each subject's stages together in the bar chart."""
     rows = []
-    for name, entry in stages.items():
+    for i, (name, entry) in enumerate(stages.items(), start=1):
         for subject, greedy in entry["greedy"]["by_subject"].items():
             majority = entry["majority"]["by_subject"][subject]
             (g_lo, g_hi), (m_lo, m_hi) = _bounds(greedy), _bounds(majority)
             rows.append({
-                "stage_subject": f"{name} / {subject}", "stage": name, "subject": subject,
+                "label": f"{subject} · {i:02d} {name}", "subject": subject, "stage": name,
                 "problems": greedy["problems"], "greedy": greedy["accuracy"], "greedy_lo": g_lo,
                 "greedy_hi": g_hi, "majority": majority["accuracy"], "majority_lo": m_lo,
                 "majority_hi": m_hi,
             })  # fmt: skip
-    return pl.DataFrame(rows, infer_schema_length=None)
+    return pl.DataFrame(rows, infer_schema_length=None).sort("subject", maintain_order=True)
 
 
 def _pct(entry: Mapping[str, Any]) -> str:
