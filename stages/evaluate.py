@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         temperature=cfg.temperature,
         max_tokens=cfg.max_tokens,
         paths=rows.height,
+        order=list(stages),  # the method's order (the JSON's keys are sorted)
+        comparisons=list(table),
         stages=stages,
         win_loss=table,
     )

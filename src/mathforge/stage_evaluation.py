@@ -127,7 +127,10 @@ def accuracy_table(stages: Mapping[str, Mapping[str, Any]], k: int) -> pl.DataFr
     rows = []
     for i, (name, entry) in enumerate(stages.items(), start=1):
         for mode, shown in (("greedy", "greedy"), ("majority", f"maj@{k}")):
-            for group, words in (("in_distribution", "in distribution"), ("ood", "OOD")):
+            for group, words in (
+                ("in_distribution", "in distribution"),
+                ("ood", "out of distribution"),
+            ):
                 value = entry[mode][group]
                 lo, hi = _bounds(value)
                 rows.append({
@@ -169,8 +172,11 @@ def _points(value: float) -> str:
 
 def markdown_report(metrics: Mapping[str, Any]) -> str:
     """reports/eval.md from metrics/eval.json: the per-stage table with intervals, the
-    per-subject table, the win/loss table, and which differences' intervals include 0."""
-    k, stages = metrics["k"], metrics["stages"]
+    per-subject table, the win/loss table, and which differences' intervals include 0. Rows
+    follow `order` (the stages) and `comparisons` (the win/loss keys): the JSON's keys are
+    sorted."""
+    k = metrics["k"]
+    stages = {name: metrics["stages"][name] for name in metrics["order"]}  # JSON sorts keys
     lines = [
         "# Every stage on the eval split",
         "",
@@ -203,7 +209,7 @@ def markdown_report(metrics: Mapping[str, Any]) -> str:
         cells = [_pct(e["greedy"]["by_subject"][s]) if s in e["greedy"]["by_subject"] else "–"
                  for s in subjects]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    table = metrics["win_loss"]
+    table = {key: metrics["win_loss"][key] for key in metrics["comparisons"]}
     if table:
         lines += [
             "",
