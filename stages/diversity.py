@@ -16,8 +16,9 @@ Writes  OUT_DIR/selected.parquet    the RFT set (contract and view `selected`): 
         METRICS     metrics/diversity.json: counts, distinct paths per 100 samples, what
                     normalization collapsed, the pooled models' shares and overlap
         PLOTS_DIR   plots/diversity/distinct.csv (problems per number of distinct paths:
-                    samples, correct, candidates, selected) and models.csv (each model's share
-                    of the distinct correct and selected paths, and their overlap)
+                    samples, correct, candidates, selected) and models.csv (one bar each: a
+                    model's share of the distinct correct and selected paths, and the share
+                    two or more models produced)
 The rule: mathforge.diversity (normalize_program, select_with_reasons); the passes:
 mathforge.diversity.rft. Timings are printed, not put in the metrics (they would change
 dvc.lock on every rerun).
@@ -230,20 +231,21 @@ def statistics(surveyed, candidates, problems, k: int) -> tuple[dict, pl.DataFra
         ),
         ["samples", "correct", "candidates", "selected"],
     )
-    shares = pl.DataFrame(
-        {
-            "source": [*models, "overlap (2+ models)"],
-            "correct_paths": [
-                *(pooled["correct_paths"]["share"][m] for m in models),
-                pooled["correct_paths"]["overlap"],
-            ],
-            "selected": [
-                *(pooled["selected"]["share"][m] for m in models),
-                pooled["selected"]["overlap"],
-            ],
-        },  # fmt: skip
-        schema={"source": pl.String, "correct_paths": pl.Float64, "selected": pl.Float64},
-    )
+    shares = pl.DataFrame(  # long: DVC's bar_horizontal draws one numeric x per labelled bar
+        [
+            {"label": f"{n}.{i + 1} {what} · {source}", "paths": what, "source": source,
+             "share": share}
+            for n, (what, stats) in enumerate(
+                (("correct paths", pooled["correct_paths"]), ("selected", pooled["selected"])),
+                start=1,
+            )
+            for i, (source, share) in enumerate(
+                [*((m, stats["share"][m]) for m in models), ("2+ models", stats["overlap"])]
+            )
+        ],
+        schema={"label": pl.String, "paths": pl.String, "source": pl.String,
+                "share": pl.Float64},
+    )  # fmt: skip
     return metrics, histogram, shares
 
 

@@ -184,7 +184,14 @@ def test_the_plots_tables(built):
     assert dict(zip(distinct["count"], distinct["selected"], strict=True))[3] == 1
     assert distinct["selected"].sum() == 2
     models = pl.read_csv(root / "plots/diversity/models.csv")
-    assert models["source"].to_list() == ["m1", "m2", "overlap (2+ models)"]
+    assert models["source"].to_list() == ["m1", "m2", "2+ models"] * 2
+    assert models["label"].to_list()[:3] == [
+        "1.1 correct paths · m1",
+        "1.2 correct paths · m2",
+        "1.3 correct paths · 2+ models",
+    ]
+    correct = models.filter(pl.col("paths") == "correct paths")
+    assert correct["share"].to_list() == [round(5 / 7, 4), round(3 / 7, 4), round(1 / 7, 4)]
 
 
 def test_the_lineage_query_from_the_rft_set(built):
