@@ -14,7 +14,9 @@ Writes  OUT_DIR/selected.parquet    the RFT set (contract and view `selected`): 
                     distinct programs as written and normalized, over all and correct paths;
                     candidates and selected
         METRICS     metrics/diversity.json: counts, distinct paths per 100 samples, what
-                    normalization collapsed, the pooled models' shares and overlap
+                    normalization collapsed, the pooled models' shares and overlap, and the
+                    judge's audit: the share of the filtered and selected paths it rejects
+                    (right answer, wrong reasoning; mathforge.diversity.audit)
         PLOTS_DIR   plots/diversity/distinct.csv (problems per number of distinct paths:
                     samples, correct, candidates, selected) and models.csv (one bar each: a
                     model's share of the distinct correct and selected paths, and the share
@@ -38,6 +40,7 @@ from mathforge.contracts.diversity import DIVERSITY, DIVERSITY_PROBLEMS, SELECTE
 from mathforge.contracts.filtering import FILTERED
 from mathforge.contracts.paths import PATHS, SAMPLED
 from mathforge.contracts.splits import TRAIN
+from mathforge.diversity.audit import audit
 from mathforge.diversity.rft import (
     SURVEY_COLUMNS,
     distinct_histogram,
@@ -48,6 +51,7 @@ from mathforge.diversity.rft import (
 )
 from mathforge.errors import UserError, run_stage
 from mathforge.filtering import FILTERED_FILE, path_files
+from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet
 from mathforge.scoring import with_roles
 from mathforge.stage import Stage, atomic_dir
@@ -66,7 +70,7 @@ def read_inputs(args) -> tuple[list[str], pl.DataFrame, pl.DataFrame, pl.DataFra
         args.paths_dir / SAMPLED_FILE, ["question_id", "subject", "reference_source"]
     )
     filtered = FILTERED.read(args.filter_dir / FILTERED_FILE)
-    questions = TRAIN.read(args.train, ["question_id", "question"])
+    questions = TRAIN.read(args.train, ["question_id", "question", "solution", "generator"])
     return files, sampled, filtered, questions
 
 
@@ -107,7 +111,7 @@ def build_tables(filtered, verdicts, spreads, surveyed, sampled, questions, cfg)
     )
     chosen = (
         filtered.join(verdicts.filter("selected").select("path_id", "form_id"), on="path_id")
-        .join(questions.rename({"question": "prompt"}), on="question_id", how="left")
+        .join(questions.select("question_id", prompt="question"), on="question_id", how="left")
         .sort("question_id", "keep_rank")
     )
     selected = SELECTED.frame(
@@ -249,6 +253,24 @@ def statistics(surveyed, candidates, problems, k: int) -> tuple[dict, pl.DataFra
     return metrics, histogram, shares
 
 
+def judge_audit(filtered, selected, questions, cfg: DiversityParams) -> dict:
+    """The judge's verdict on (a seeded draw of) the filtered and the selected paths, each as
+    generated: the share it rejects is the right-answer-wrong-reasoning paths the filter let
+    through (mathforge.diversity.audit)."""
+    paths = filtered.select("path_id", "question_id", "text", "predicted", "reference").join(
+        questions, on="question_id", how="left"
+    )
+    chosen = paths.join(selected.select("path_id"), on="path_id", how="semi")
+    settings = {
+        "limit": cfg.audit_paths, "seed": cfg.scoring.seed, "trials": cfg.audit_trials,
+        "threshold": cfg.scoring.accept_threshold,
+    }  # fmt: skip
+    return {
+        "filtered": audit(paths, cfg.sandbox, **settings),
+        "selected": audit(chosen, cfg.sandbox, **settings),
+    }
+
+
 def _collapsed(problems: pl.DataFrame, raw: str, forms: str) -> dict:
     written, normalized = int(problems[raw].sum()), int(problems[forms].sum())
     return {"distinct_as_written": written, "distinct_normalized": normalized,
@@ -281,6 +303,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     validate(stage, selected, candidates, problems, filtered, sampled, cfg.k)
     metrics, histogram, shares = statistics(surveyed, candidates, problems, cfg.k)
+    audited_at = time.perf_counter()
+    if cfg.audit_paths:
+        metrics["judge_audit"] = judge_audit(filtered, selected, questions, cfg)
+        stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
+    audited_at = time.perf_counter() - audited_at
 
     with atomic_dir(args.out_dir) as tmp:
         write_parquet(selected, tmp / "selected.parquet")
@@ -296,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{m['candidates']} filtered paths of {problems_in} problems -> {m['selected']} selected "
         f"in {selected_at - surveyed_at:.1f} s (duplicates {m['dropped_duplicate']}, less "
         f"spread {m['dropped_less_spread']}); {m['per_100_samples']['selected']} per 100 samples"
+        + (f"; judge audit in {audited_at:.1f} s" if cfg.audit_paths else "")
     )
 
 

@@ -93,7 +93,8 @@ def run_diversity(root: Path, **overrides) -> dict:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Q1: five good paths (A, its duplicate A2, B, C, D) of two models, and one wrong one;
-    Q2: one good path; QT: a train problem (not filtered). Filter keeps 8 per problem,
+    Q2: one good path that prints the answer as a literal (the judge rejects it); QT: a
+    train problem (not filtered). Filter keeps 8 per problem,
     diversity k = 3."""
     root = tmp_path_factory.mktemp("diversity")
     rows = [
@@ -103,7 +104,7 @@ def built(tmp_path_factory):
         good(Q1, 3, C, reward=2.0, model="m2"),
         good(Q1, 4, D, reward=1.0),
         path(Q1, 5, reward=9.0, correct=False),
-        good(Q2, 0, A, reward=1.0, final="12"),
+        good(Q2, 0, "print(12)", reward=1.0, final="12"),  # the answer as a literal
         good(QT, 0, A, reward=1.0),
         good(QT, 0, B, reward=1.0, model="m2"),
     ]
@@ -168,12 +169,24 @@ def test_problem_counts_and_pooled_models(built):
     assert (q1["candidates"], q1["candidate_forms"], q1["selected"]) == (5, 4, 3)
     assert problems[QT]["candidates"] == 0 and problems[QT]["role"] == "train"
     assert metrics["normalization"]["correct_paths"]["collapsed"] == 1
-    # distinct correct forms: Q1 {A: m1+m2, B: m1, C: m2, D: m1}, Q2 {A: m1}, QT {A: m1, B: m2}
+    # distinct correct forms: Q1 {A: m1+m2, B: m1, C: m2, D: m1}, Q2 {12: m1}, QT {A: m1, B: m2}
     pooled = metrics["models"]["correct_paths"]
     assert pooled["forms"] == 7
     assert pooled["share"] == {"m1": round(5 / 7, 4), "m2": round(3 / 7, 4)}
     assert pooled["overlap"] == round(1 / 7, 4)
     assert pooled["only"] == {"m1": round(4 / 7, 4), "m2": round(2 / 7, 4)}
+
+
+def test_the_judge_audits_what_the_filter_let_through(built):
+    """Q2's path is right but prints the answer as a literal: the critique-stand-in filter
+    kept it, the judge rejects it; Q1's computed paths it accepts."""
+    _, _, metrics, _ = built
+    audit = metrics["judge_audit"]
+    assert (audit["filtered"]["paths"], audit["filtered"]["rejected"]) == (6, 1)
+    assert (audit["selected"]["paths"], audit["selected"]["rejected"]) == (4, 1)
+    assert audit["selected"]["rejected_share"] == 0.25
+    lo, hi = audit["selected"]["ci95"]
+    assert 0 <= lo <= 0.25 <= hi <= 1
 
 
 def test_the_plots_tables(built):

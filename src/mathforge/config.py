@@ -699,9 +699,18 @@ class DiversityParams(_Section):
         ge=1, description="processes that normalize and select (1: none beside the stage's)"
     )
     problems_per_task: int = Field(ge=1, description="problems a selection worker takes at a time")
+    audit_paths: int = Field(
+        ge=0,
+        description="the judge audits at most this many filtered and this many selected paths "
+        "(a seeded draw): the share it rejects (right answer, wrong reasoning); 0 = no audit",
+    )
+    audit_trials: int = Field(
+        ge=0, description="the audit judge's counterfactual redraws per right answer"
+    )
     scoring: ScoringParams = Field(description="the top-level scoring section (problem roles)")
+    sandbox: SandboxParams = Field(description="where the audit judge runs the paths")
 
-    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+    shared: ClassVar[tuple[str, ...]] = ("scoring", "sandbox")
 
 
 class RftParams(TrainingParams):
