@@ -24,7 +24,7 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages
 
 def stage_module(name: str) -> str:
     definition = STAGES[name].get("do", STAGES[name])
-    found = re.search(r"python -m (stages\.\w+)", definition["cmd"])
+    found = re.search(r"(?:python|accelerate launch .*?) -m (stages\.\w+)", definition["cmd"])
     assert found, f"dvc.yaml stage {name}: cmd does not run `python -m stages.<name>`"
     return found.group(1)
 

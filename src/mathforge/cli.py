@@ -28,6 +28,7 @@ from mathforge.config import (
 from mathforge.errors import UserError
 from mathforge.grading import Graded, grade_programs
 from mathforge.io import write_parquet, write_text
+from mathforge.launch import launch_errors
 from mathforge.sandbox import SandboxUnavailable
 from mathforge.solution import parse_solution, program_of
 from mathforge.views import VIEWED, MissingViewError, connect, contracts_markdown, referenced_views
@@ -337,6 +338,7 @@ def check(root: Annotated[Path, typer.Option(help="repository root")] = Path("."
     except (ParamsError, OSError, yaml.YAMLError) as e:
         problems.append(str(e))
     if sections:
+        problems += launch_errors(sections["launch"], root)
         # The sample stage samples every model directory in models/sft: one left behind by
         # a model removed from base.models would be sampled too.
         names = set(sections["base"].models)

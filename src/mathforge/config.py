@@ -326,6 +326,21 @@ class BaseParams(_Section):
 
 
 # --------------------------------------------------------------------- training
+class LaunchParams(_Section):
+    """How every training stage runs: dvc.yaml starts it with `accelerate launch --config_file
+    <config>` (mathforge.launch checks the file agrees with `launcher`)."""
+
+    launcher: Literal["single", "deepspeed"] = Field(
+        description="single: one process (CPU, or one GPU); deepspeed: DeepSpeed ZeRO over the "
+        "node's GPUs (the gpu extra)"
+    )
+    config: str = Field(
+        description="the accelerate config file (configs/accelerate/): single.yaml, or "
+        "deepspeed_zero2.yaml / deepspeed_zero3.yaml, whose deepspeed_config_file names the "
+        "ZeRO JSON (configs/deepspeed/)"
+    )
+
+
 class OptimizerParams(_Section):
     """The optimizer and run settings every training stage shares (TRL's trainers)."""
 
@@ -354,6 +369,11 @@ class OptimizerParams(_Section):
     )
     use_cpu: bool = Field(description="train on CPU even where a GPU is visible")
     bf16: bool = Field(description="bfloat16 mixed precision (GPU profile)")
+    launch: LaunchParams = Field(
+        description="how the stage is launched (the top-level launch section)"
+    )
+
+    shared: ClassVar[tuple[str, ...]] = ("launch",)
 
 
 class TrainingParams(OptimizerParams):
@@ -369,7 +389,7 @@ class TrainingParams(OptimizerParams):
         description="where the held-out solutions run (the top-level sandbox section)"
     )
 
-    shared: ClassVar[tuple[str, ...]] = ("sandbox",)
+    shared: ClassVar[tuple[str, ...]] = ("sandbox", "launch")
 
 
 # ----------------------------------------------------------------------- domain
@@ -553,7 +573,7 @@ class CritiqueModelParams(OptimizerParams):
     generate_batch_size: int = Field(ge=1, description="critiques generated together")
     scoring: ScoringParams = Field(description="the problems' roles (the top-level scoring)")
 
-    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+    shared: ClassVar[tuple[str, ...]] = ("scoring", "launch")
 
 
 JudgeParams = Annotated[
@@ -683,7 +703,7 @@ class RewardParams(OptimizerParams):
     histogram_bins: int = Field(ge=2, description="bins of the score distributions' plots")
     scoring: ScoringParams = Field(description="the top-level scoring section: problem roles")
 
-    shared: ClassVar[tuple[str, ...]] = ("scoring",)
+    shared: ClassVar[tuple[str, ...]] = ("scoring", "launch")
 
 
 class DiversityParams(_Section):
@@ -865,6 +885,7 @@ class EvaluateParams(_Section):
 
 
 SECTIONS: dict[str, type[_Section]] = {
+    "launch": LaunchParams,
     "taxonomy": TaxonomyParams,
     "sandbox": SandboxParams,
     "domain": DomainParams,
