@@ -31,19 +31,14 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import DpoParams, load_params
 from mathforge.contracts.splits import EVAL
 from mathforge.errors import run_stage
-from mathforge.evaluation import heldout_accuracy
-from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_text
-from mathforge.modeling import resolve_model_path, uses_system_prompt
-from mathforge.solution import solve_prompt
-from mathforge.stage import Stage, atomic_dir
+from mathforge.stage import Stage
 from mathforge.training.dpo import CURVE, INPUT_COLUMNS, train_dpo
 from mathforge.training.policy import (
     check_init_model,
-    copy_prompt_setting,
     curve_csv,
     read_pairs,
-    write_policy_manifest,
+    train_policy,
 )
 
 EVAL_COLUMNS = ("question_id", "subject", "question", "answer", "ood")
@@ -69,23 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     eval_df = EVAL.read(args.eval, EVAL_COLUMNS)
     name = args.out_dir.name
 
-    with atomic_dir(args.out_dir) as tmp:
-        system = uses_system_prompt(args.init_model)
-        metrics, curve = train_dpo(resolve_model_path(args.init_model), pairs, cfg, tmp, system)
-        seconds = metrics.pop("seconds")
-        copy_prompt_setting(args.init_model, tmp, system)
-        probe = solve_prompt(pairs["prompt"][0], system=system)
-        sample = write_policy_manifest(
-            stage, tmp, name, args.init_model, system, metrics["pairs"], probe
-        )
-        metrics |= heldout_accuracy(tmp, eval_df, cfg)
-        stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
+    metrics, curve, sample, seconds = train_policy(
+        stage, cfg, args.init_model, args.out_dir, eval_df, pairs["prompt"][0],
+        lambda path, out, system: train_dpo(path, pairs, cfg, out, system), "pairs",
+    )  # fmt: skip
 
     by_type = pairs.group_by("pair_type").len().sort("pair_type")
     metrics |= {
-        "model": name,
-        "init_model": str(args.init_model),
-        "system_prompt": system,
         "strategy": ",".join(sorted(set(pairs["strategy"]))),
         "pairs_by_type": dict(zip(by_type["pair_type"], by_type["len"], strict=True)),
     }

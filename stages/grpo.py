@@ -32,12 +32,8 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import GrpoParams, load_params
 from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.evaluation import heldout_accuracy
-from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_text
-from mathforge.modeling import resolve_model_path, uses_system_prompt
-from mathforge.solution import solve_prompt
-from mathforge.stage import Stage, atomic_dir
+from mathforge.stage import Stage
 from mathforge.training.grpo import (
     CURVE,
     INPUT_COLUMNS,
@@ -47,10 +43,9 @@ from mathforge.training.grpo import (
 )
 from mathforge.training.policy import (
     check_init_model,
-    copy_prompt_setting,
     curve_csv,
     read_pairs,
-    write_policy_manifest,
+    train_policy,
 )
 
 EVAL_COLUMNS = ("question_id", "subject", "question", "answer", "ood")
@@ -90,27 +85,15 @@ def main(argv: list[str] | None = None) -> None:
     eval_df = EVAL.read(args.eval, EVAL_COLUMNS)
     name = args.out_dir.name
 
-    with atomic_dir(args.out_dir) as tmp:
-        system = uses_system_prompt(args.init_model)
-        try:
-            metrics, curve = train_grpo(
-                resolve_model_path(args.init_model), problems, cfg, tmp, system
-            )
-        except NoProblemFits as err:
-            raise UserError(f"{err}: raise grpo.max_length or lower max_completion_length") from err
-        seconds = metrics.pop("seconds")
-        copy_prompt_setting(args.init_model, tmp, system)
-        probe = solve_prompt(problems["question"][0], system=system)
-        sample = write_policy_manifest(
-            stage, tmp, name, args.init_model, system, metrics["problems"], probe
-        )
-        metrics |= heldout_accuracy(tmp, eval_df, cfg)
-        stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
+    try:
+        metrics, curve, sample, seconds = train_policy(
+            stage, cfg, args.init_model, args.out_dir, eval_df, problems["question"][0],
+            lambda path, out, system: train_grpo(path, problems, cfg, out, system), "problems",
+        )  # fmt: skip
+    except NoProblemFits as err:
+        raise UserError(f"{err}: raise grpo.max_length or lower max_completion_length") from err
 
     metrics |= {
-        "model": name,
-        "init_model": str(args.init_model),
-        "system_prompt": system,
         "problem_source": "pairs" if cfg.problems is None else "train_draw",
         **{f"dropped_{reason}": n for reason, n in dropped.items()},
     }

@@ -61,7 +61,7 @@ def deepspeed_errors(section: dict, root: Path, where: str) -> list[str]:
     for key in BATCH_KEYS:
         value = ds.get(key, "auto")
         if value != "auto" and not (isinstance(value, int) and value >= 1):
-            problems.append(f"{name}: {key} is {value!r}; \"auto\" or a positive integer")
+            problems.append(f'{name}: {key} is {value!r}; "auto" or a positive integer')
     if stage == 3 and section.get("zero3_init_flag") is not True:
         problems.append(f"{where}: ZeRO-3 wants deepspeed_config.zero3_init_flag: true")
     return problems

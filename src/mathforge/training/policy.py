@@ -5,6 +5,7 @@ DPO/GRPO configs' common fields, and the training curve read from TRL's log hist
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from mathforge.errors import UserError
 from mathforge.io import write_json, write_parquet
 from mathforge.modeling import PROMPT_FILE
 from mathforge.modeling.manifest import check_generates
-from mathforge.stage import Stage
+from mathforge.stage import Stage, atomic_dir
 
 
 def common_config(cfg: OptimizerParams, output_dir: Path) -> dict[str, Any]:
@@ -135,3 +136,40 @@ def read_pairs(path: Path, needed: list[str], allow_empty: bool = False) -> pl.D
             return PAIRS.empty().select(needed)
         raise UserError(f"{path} has no pairs: nothing to learn from (run `dvc repro pairs`)")
     return PAIRS.read(path, needed)
+
+
+def train_policy(
+    stage: Stage,
+    cfg,
+    init_model: Path,
+    out_dir: Path,
+    eval_split: pl.DataFrame,
+    probe_question: str,
+    train: Callable[[str, Path, bool], tuple[dict[str, Any], list[dict]]],
+    examples: str,
+) -> tuple[dict[str, Any], list[dict], str, float]:
+    """What the policy stages after RFT do around their trainer: in a scratch directory that
+    replaces `out_dir` only when all of it succeeds, `train(model_path, out, system)` (the
+    init model's prompt setting), the prompt file, the manifest (`examples`: the metrics key
+    of what it learned from) after a generate check, and held-out accuracy on `eval_split`
+    (`cfg.accuracy_problems`, `cfg.seed`: the problems sft measures). Returns the metrics
+    (with model, init_model, system_prompt), the curve, what the reloaded model generated, and
+    the training seconds (printed by the stage, not written to its metrics)."""
+    from mathforge.evaluation import heldout_accuracy
+    from mathforge.grading import sandbox_isolation
+    from mathforge.modeling import resolve_model_path, uses_system_prompt
+    from mathforge.solution import solve_prompt
+
+    with atomic_dir(out_dir) as tmp:
+        system = uses_system_prompt(init_model)
+        metrics, curve = train(resolve_model_path(init_model), tmp, system)
+        seconds = metrics.pop("seconds")
+        copy_prompt_setting(init_model, tmp, system)
+        probe = solve_prompt(probe_question, system=system)
+        sample = write_policy_manifest(
+            stage, tmp, out_dir.name, init_model, system, metrics[examples], probe
+        )
+        metrics |= heldout_accuracy(tmp, eval_split, cfg)
+        stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
+    metrics |= {"model": out_dir.name, "init_model": str(init_model), "system_prompt": system}
+    return metrics, curve, sample, seconds
