@@ -16,7 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def repo_copy(tmp_path: Path) -> Path:
     for name in ("params.yaml", "dvc.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")  # the launchers launch.config names
     return tmp_path
+
+
+def test_a_launcher_config_that_disagrees_fails(tmp_path):
+    root = repo_copy(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("  launcher: single ", "  launcher: deepspeed ", 1))
+    result = check(root)
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())  # rich may wrap long lines
+    assert "distributed_type NO, but launch.launcher is deepspeed" in out
 
 
 def check(root: Path):
