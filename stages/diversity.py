@@ -57,7 +57,7 @@ from mathforge.scoring import with_roles
 from mathforge.stage import Stage, atomic_dir
 from mathforge.trainset import restate_final_answer
 
-SAMPLED_FILE = "problems.parquet"  # the sample stage's per-problem table, in PATHS_DIR
+SAMPLED_FILE = Path(SAMPLED.glob).name  # type: ignore[arg-type]  # the sample stage's, in PATHS_DIR
 
 
 def read_inputs(args) -> tuple[list[str], pl.DataFrame, pl.DataFrame, pl.DataFrame]:

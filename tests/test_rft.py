@@ -42,7 +42,7 @@ def chat(question: str, completion: str) -> dict:
 
 # ------------------------------------------------------------------------- the weights
 def test_the_three_rules():
-    hard, easy = torch.tensor([1, 0]), None
+    hard = torch.tensor([1, 0])
     assert HardWeights("none", 3.0, 0.9).weights(hard).tolist() == [1.0, 1.0]
     assert HardWeights("fixed", 3.0, 0.9).weights(hard).tolist() == [3.0, 1.0]
     dynamic = HardWeights("dynamic", 3.0, 0.5)
@@ -51,7 +51,6 @@ def test_the_three_rules():
     assert dynamic.hard() == 1.0  # no easy loss yet
     dynamic.update(torch.tensor([1.0, 3.0]), torch.tensor([0, 0]))
     assert (dynamic.hard_loss, dynamic.easy_loss) == (2.0, 2.0) and dynamic.hard() == 1.0
-    del easy
     with pytest.raises(ValueError):
         HardWeights("sometimes", 2.0, 0.9)
     with pytest.raises(ValueError):

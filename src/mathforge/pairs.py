@@ -98,6 +98,7 @@ from mathforge.contracts.splits import TRAIN
 from mathforge.diversity import distance_matrix, normalize_program
 from mathforge.diversity.rft import program_text
 from mathforge.errors import UserError
+from mathforge.filtering import PROBLEMS_FILE, SCORES_FILE
 from mathforge.trainset import restate_final_answer
 from mathforge.verify import answers_match
 from mathforge.verify.fast import read
@@ -113,9 +114,7 @@ PATH_COLUMNS = (
 PROBLEM_COLUMNS = ("question_id", "passed", "hard")
 TRAIN_COLUMNS = ("question_id", "question")
 
-# The files, named once by their contracts.
-SCORES_FILE = Path(SCORES.glob).name  # type: ignore[arg-type]
-PROBLEMS_FILE = Path(SCORED_PROBLEMS.glob).name  # type: ignore[arg-type]
+# The pairs file, named once by its contract (the filter's: mathforge.filtering).
 PAIRS_FILE = Path(PAIRS.glob).name  # type: ignore[arg-type]
 
 GOOD_REASONS = (None, "below_top_m")  # drop_reason of a path that passed every check
