@@ -5,8 +5,12 @@ Reads   TRAIN        data/splits/train.parquet: the SFT examples' questions and 
                      measures, so the two are compared like for like)
         SELECTED     data/diversity/selected.parquet (stage diversity, contract `selected`):
                      the RFT paths, each with its problem's hard flag
-        SFT_MODEL    models/sft/<rft.target>/ (stage sft): the model RFT starts from, and its
-                     sft_examples.parquet (which train rows it learned from)
+        SFT_MODEL    models/sft/<rft.target>/ (stage sft): its sft_examples.parquet (which
+                     train rows it learned from), its prompt setting; the model RFT starts
+                     from with rft.init: sft
+        --pretrained models/pretrained/<rft.target>/ (stage pretrain): the model RFT starts
+                     from with rft.init: pretrained (the default: SFT's own start, so RFT and
+                     SFT differ by their data only)
 Writes  OUT_DIR      models/rft/<rft.target>/: model and tokenizer, the prompt file, the
                      manifest (contract `policy_models`) and rft_examples.parquet (contract
                      `rft_examples`: every row it learned from, with its path_id)
@@ -64,10 +68,27 @@ def training_rows(selected: pl.DataFrame, sft: pl.DataFrame | None, target: str)
     return rows.with_columns(model=pl.lit(target))
 
 
+def start_model(args: argparse.Namespace, cfg: RftParams) -> Path:
+    """The model directory RFT fine-tunes: the SFT model, or (rft.init: pretrained) the
+    pretrained model SFT itself started from."""
+    if cfg.init == "sft":
+        return args.sft_model
+    if args.pretrained is None:
+        raise UserError("rft.init is pretrained: pass --pretrained models/pretrained/<target>")
+    if args.pretrained.name != cfg.target:
+        raise UserError(f"{args.pretrained}: not the pretrained model of rft.target ({cfg.target})")
+    if not args.pretrained.is_dir():
+        raise UserError(
+            f"pretrained model {args.pretrained} not found (run `dvc repro pretrain@{cfg.target}`)"
+        )
+    return args.pretrained
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("train", "eval", "selected", "sft_model", "out_dir", "metrics", "plot"):
         parser.add_argument(name, type=Path)
+    parser.add_argument("--pretrained", type=Path, help="models/pretrained/<rft.target>")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: RftParams = load_params("rft", args.params)
@@ -77,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"{args.sft_model}: not the SFT model of rft.target ({cfg.target})")
     if not args.sft_model.is_dir():
         raise UserError(f"SFT model {args.sft_model} not found (run `dvc repro sft@{cfg.target}`)")
+    start = start_model(args, cfg)
     stage = Stage("rft")
 
     selected = SELECTED.read(args.selected, ["question_id", "subject", "path_id", "prompt",
@@ -110,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with atomic_dir(args.out_dir) as tmp:
         metrics, curve = train_weighted(
-            resolve_model_path(args.sft_model),
+            resolve_model_path(start),
             chats(rows["question"], rows["completion"]),
             rows["hard"].to_list(),
             chats(heldout["question"], heldout["solution"]),
@@ -122,16 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         stage.validate(lineage, RFT_EXAMPLES, row_count=rows.height)
         write_parquet(lineage, tmp / RFT_EXAMPLES_FILE)
         probe = solve_prompt(heldout["question"][0], system=system)
-        sample = write_policy_manifest(
-            stage, tmp, cfg.target, args.sft_model, system, rows.height, probe
-        )
+        sample = write_policy_manifest(stage, tmp, cfg.target, start, system, rows.height, probe)
         metrics |= heldout_accuracy(tmp, eval_df, cfg)
         stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 
     by_source = dict(rows.group_by("source").len().iter_rows())
     metrics = {
         "model": cfg.target,
-        "parent": str(args.sft_model),
+        "parent": str(start),
+        "init": cfg.init,
         "weighting": cfg.weighting,
         "rft_paths": by_source.get("rft_path", 0),
         "sft_examples": by_source.get("sft_example", 0),

@@ -15,6 +15,7 @@ import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from profiles import write_tiny_params  # noqa: E402
+from tiny_models import save_tiny_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from mathforge.config import load_params  # noqa: E402
@@ -153,10 +154,12 @@ def test_fixed_weights_move_the_model_differently_from_none(trainer_factory):
 
 # ------------------------------------------------------------------------------ the stage
 @pytest.fixture
-def inputs(tiny_policy, tmp_path):
-    """A tiny SFT model directory (with its sft_examples), the RFT set, train and eval."""
+def inputs(tiny_policy, tiny_tokenizer, tmp_path):
+    """A tiny SFT model directory (with its sft_examples), a pretrained one of other weights
+    (seed 1), the RFT set, train and eval."""
     sft = tmp_path / "models" / "sft" / "policy_small"
     shutil.copytree(tiny_policy, sft)
+    save_tiny_model(tmp_path / "models" / "pretrained" / "policy_small", tiny_tokenizer, seed=1)
     questions = [(f"q_{i:016x}", f"What is {i} times 4?", str(4 * i)) for i in range(8)]
     split = pl.DataFrame({
         "question_id": [q for q, _, _ in questions], "subject": ["arithmetic"] * 8,
@@ -185,11 +188,12 @@ def inputs(tiny_policy, tmp_path):
 
 
 def run_stage(root: Path, sft: Path, **rft) -> dict:
-    write_tiny_params(root / "params.yaml", rft=rft)
+    write_tiny_params(root / "params.yaml", rft={"init": "sft", **rft})
     rft_stage.main([
         str(root / "train.parquet"), str(root / "eval.parquet"), str(root / "selected.parquet"),
         str(sft), str(root / "models/rft/policy_small"), str(root / "metrics/rft.json"),
         str(root / "plots/rft/train.csv"), "--params", str(root / "params.yaml"),
+        "--pretrained", str(root / "models/pretrained/policy_small"),
     ])  # fmt: skip
     return json.loads((root / "metrics/rft.json").read_text())
 
@@ -216,6 +220,19 @@ def test_stage_end_to_end(inputs):
         4, 0, 1.0)  # fmt: skip
 
 
+def test_rft_starts_from_the_pretrained_model_with_the_sft_models_examples(inputs):
+    root, sft = inputs
+    from_sft = run_stage(root, sft, weighting="none")
+    pretrained = root / "models/pretrained/policy_small"
+    metrics = run_stage(root, sft, init="pretrained", weighting="none")
+    assert (metrics["parent"], metrics["init"], metrics["sft_examples"]) == (
+        str(pretrained), "pretrained", 3)  # fmt: skip
+    # the loss before training is the start model's: the two directories hold other weights
+    assert metrics["heldout_loss_before"] != from_sft["heldout_loss_before"]
+    manifest = pl.read_parquet(root / "models/rft/policy_small/manifest.parquet").row(0, named=True)
+    assert manifest["parent"] == str(pretrained)
+
+
 def test_stage_errors(inputs):
     root, sft = inputs
     with pytest.raises(UserError, match="not the SFT model of rft.target"):
@@ -223,6 +240,18 @@ def test_stage_errors(inputs):
             str(root / "train.parquet"), str(root / "eval.parquet"),
             str(root / "selected.parquet"), str(root / "models/sft/other"), str(root / "out"),
             str(root / "m.json"), str(root / "p.csv"), "--params", str(ROOT / "params.yaml"),
+        ])  # fmt: skip
+    pretrained = root / "models/pretrained/policy_small"
+    shutil.rmtree(pretrained)
+    missing = r"pretrained model .* not found \(run `dvc repro pretrain@policy_small`"
+    with pytest.raises(UserError, match=missing):
+        run_stage(root, sft, init="pretrained")
+    write_tiny_params(root / "params.yaml", rft={"init": "pretrained"})
+    with pytest.raises(UserError, match="rft.init is pretrained: pass --pretrained"):
+        rft_stage.main([
+            str(root / "train.parquet"), str(root / "eval.parquet"),
+            str(root / "selected.parquet"), str(sft), str(root / "out"),
+            str(root / "m.json"), str(root / "p.csv"), "--params", str(root / "params.yaml"),
         ])  # fmt: skip
     (root / "selected.parquet").unlink()
     with pytest.raises(UserError, match=r"selected.parquet not found \(run `dvc repro diversity`"):

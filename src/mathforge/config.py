@@ -738,8 +738,13 @@ class RftParams(TrainingParams):
     with hard problems' samples weighted up (stage rft, mathforge.training.weighted)."""
 
     target: str = Field(
-        description="the policy RFT trains (one of base.models): it starts from "
-        "models/sft/<target>, its like-for-like SFT baseline, into models/rft/<target>"
+        description="the policy RFT trains (one of base.models), into models/rft/<target>; "
+        "models/sft/<target> is its like-for-like SFT baseline"
+    )
+    init: Literal["pretrained", "sft"] = Field(
+        description="the model RFT starts from: pretrained (models/pretrained/<target>, the "
+        "model SFT started from, so RFT differs from SFT by its data only) or sft "
+        "(models/sft/<target>: RFT continues the SFT model)"
     )
     sft_data: bool = Field(
         description="train on the target's SFT examples (models/sft/<target>/sft_examples) "
