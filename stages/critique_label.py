@@ -24,22 +24,18 @@ from collections import Counter
 from pathlib import Path
 
 import polars as pl
-from tqdm import tqdm
 
 from mathforge.config import CritiqueParams, OpenAIBackendParams, load_params
 from mathforge.contracts.scores import JUDGED
 from mathforge.contracts.splits import TRAIN
-from mathforge.critique import JudgeItem, Judgement, judge_many
-from mathforge.critique.endpoint import judge_with_endpoint
-from mathforge.critique.format import program_output, score_counts
+from mathforge.critique import JudgeItem, Judgement
+from mathforge.critique.format import score_counts
 from mathforge.errors import UserError, run_stage
-from mathforge.generation import build_generator
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet, write_text
+from mathforge.judging import TRUSTED_SOLUTIONS, judge_items, run_judge
 from mathforge.scoring import read_paths, with_roles
 from mathforge.stage import Stage
-
-TRUSTED_SOLUTIONS = ("programmatic", "seed")  # generators whose reference solutions are exact
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,28 +67,19 @@ def main(argv: list[str] | None = None) -> None:
             f"no sampled problem has the role train or heldout (scoring.fit_fraction "
             f"{roles.fit_fraction}): nothing to label"
         )
-    trusted = pl.col("generator").is_in(TRUSTED_SOLUTIONS)
-    paths = (
-        paths.join(train, on="question_id", how="left")
-        .with_columns(reference_solution=pl.when(trusted).then(pl.col("solution")))
-        .sort("question_id", "model", "sample_index")
+    paths = paths.join(train, on="question_id", how="left").sort(
+        "question_id", "model", "sample_index"
     )
-
-    items = [
-        JudgeItem(
-            r["question"],
-            r["reference"],
-            r["text"],
-            r["reference_solution"],
-            program_output(r["predicted"], r["error_kind"]),
-        )
-        for r in paths.iter_rows(named=True)
-    ]
+    items = judge_items(paths)
     started = time.perf_counter()
     judgements = run_judge(items, cfg)
     seconds = time.perf_counter() - started
     # The judge's calibration: the problems' own reference solutions, one per problem.
-    problems = paths.unique("question_id").sort("question_id").filter(trusted)
+    problems = (
+        paths.unique("question_id")
+        .sort("question_id")
+        .filter(pl.col("generator").is_in(TRUSTED_SOLUTIONS))
+    )
     references = run_judge(
         [JudgeItem(r["question"], r["reference"], r["solution"], r["solution"])
          for r in problems.iter_rows(named=True)],
@@ -124,30 +111,6 @@ def main(argv: list[str] | None = None) -> None:
         f"{metrics['right_answer_wrong_reasoning']} of {metrics['correct']} correct; "
         f"reference solutions accepted {metrics['reference_solutions_accepted_share']}"
     )
-
-
-def run_judge(items: list[JudgeItem], cfg: CritiqueParams) -> list[Judgement]:
-    """The configured judge over `items`, `cfg.batch_size` at a time, with a progress bar."""
-    if isinstance(cfg.judge, OpenAIBackendParams):
-        generator = build_generator(cfg.judge)
-    out: list[Judgement] = []
-    with tqdm(total=len(items), desc="judge", unit="path", disable=None) as bar:
-        for start in range(0, len(items), cfg.batch_size):
-            batch = items[start : start + cfg.batch_size]
-            if isinstance(cfg.judge, OpenAIBackendParams):
-                judged = judge_with_endpoint(
-                    batch, generator, max_tokens=cfg.judge_max_tokens,
-                    threshold=cfg.scoring.accept_threshold,
-                )  # fmt: skip
-            else:
-                judged = judge_many(
-                    batch, cfg.sandbox, seed=cfg.scoring.seed,
-                    trials=cfg.judge.counterfactual_trials,
-                    threshold=cfg.scoring.accept_threshold,
-                )  # fmt: skip
-            out += judged
-            bar.update(len(batch))
-    return out
 
 
 def label_metrics(

@@ -72,15 +72,17 @@ def write_tiny_params(path: Path, **sections: dict) -> Path:
 
 
 def question_ids_by_role(n_each: int) -> dict[str, list[str]]:
-    """Question ids whose role under the shipped scoring params (seed 0, fit 0.5, heldout
-    0.25; `mathforge.scoring`) is train, heldout and score, `n_each` of each."""
+    """Question ids whose role under the tiny profile's scoring params (`mathforge.scoring`)
+    is train, heldout and score, `n_each` of each."""
     from mathforge.scoring import scoring_role
 
+    scoring = tiny_params()["scoring"]
+    roles = (scoring["fit_fraction"], scoring["heldout_fraction"], scoring["seed"])
     found: dict[str, list[str]] = {"train": [], "heldout": [], "score": []}
     i = 0
     while min(len(v) for v in found.values()) < n_each:
         q = f"q_{i:016x}"
-        role = scoring_role(q, 0.5, 0.25, 0)
+        role = scoring_role(q, *roles)
         if len(found[role]) < n_each:
             found[role].append(q)
         i += 1

@@ -32,7 +32,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     for role, ids in question_ids_by_role(2).items():
         for q in ids:
             p = generate("number_theory", "gcd", rng, "base")
-            problems.append({"question_id": q, "question": p.question, "solution": p.solution})
+            problems.append({"question_id": q, "question": p.question, "solution": p.solution,
+                             "generator": "programmatic"})  # fmt: skip
             literal = f"It is {p.answer}.\n\n```python\nprint({p.answer})\n```"
             texts = [p.solution, literal, "I give up."]
             for k, text in enumerate(texts):
@@ -55,7 +56,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
             judge_error=pl.lit(None, pl.String),
         )
     )  # fmt: skip
-    train.select("question_id", "question").write_parquet(root / "train.parquet")
+    train.write_parquet(root / "train.parquet")
     (root / "paths" / "m").mkdir(parents=True)
     frame.drop("role").write_parquet(root / "paths" / "m" / "shard-00000.parquet")
     judged.write_parquet(root / "judged.parquet")
@@ -108,6 +109,30 @@ def test_critique_score_scores_every_path_of_the_score_problems(trained, inputs)
     assert unparsed["critique_error"].is_not_null().all()  # a reject says why
     metrics = json.loads((trained / "s.json").read_text())
     assert metrics["paths"] == 6 and metrics["unparseable"] == unparsed.height
+
+
+def test_the_judge_as_critic_rejects_the_right_answer_wrong_reasoning_paths(inputs, tmp_path):
+    """critique_model.critic: judge: the judge critiques the score paths in the critique
+    model's format, so the filter reads them unchanged; the literal-answer paths (right
+    answer, no working) are rejected and the reference solutions accepted."""
+    write_tiny_params(tmp_path / "params.yaml", critique_model={"critic": "judge"})
+    out = tmp_path / "critique.parquet"
+    critique_score.main([str(inputs["train"]), str(inputs["paths"]),
+                         str(tmp_path / "no-model"), str(out), str(tmp_path / "s.json"),
+                         "--params", str(tmp_path / "params.yaml")])  # fmt: skip
+    scores = pl.read_parquet(out).join(
+        pl.read_parquet(inputs["paths"] / "m" / "shard-00000.parquet").select("path_id", "text"),
+        on="path_id",
+    )
+    assert scores.columns[:6] == CRITIQUE_SCORES.names and scores.height == 6
+    literal = scores.filter(pl.col("text").str.starts_with("It is"))
+    reference = scores.filter(
+        pl.col("text").str.contains("print") & ~pl.col("text").str.starts_with("It is")
+    )
+    assert literal.height == 2 and (literal["critique_score"] < 7).all()
+    assert reference.height == 2 and (reference["critique_score"] >= 7).all()
+    metrics = json.loads((tmp_path / "s.json").read_text())
+    assert metrics["critic"] == "judge" and metrics["accepted"] == 2
 
 
 def test_bad_inputs_fail_clearly_and_write_nothing(inputs, tiny_policy, tmp_path):

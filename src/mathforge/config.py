@@ -569,6 +569,11 @@ class CritiqueModelParams(OptimizerParams):
         description="the model directory it is fine-tuned from (a dep of critique_train): a "
         "pretrained policy on CPU; on GPUs a base stage directory naming a real model"
     )
+    critic: Literal["model", "judge"] = Field(
+        description="who scores the `score` problems' paths in critique_score: the critique "
+        "model (the method), or the judge itself (critique_label.judge: what a critique model "
+        "that matched the judge would give; cheap only for the programmatic judge)"
+    )
     max_new_tokens: int = Field(ge=1, description="tokens of a generated critique")
     generate_batch_size: int = Field(ge=1, description="critiques generated together")
     scoring: ScoringParams = Field(description="the problems' roles (the top-level scoring)")

@@ -20,9 +20,7 @@ from mathforge.config import SandboxParams
 from mathforge.critique import JudgeItem, judge_many
 from mathforge.critique.format import program_output
 from mathforge.evaluation import summary
-
-# Generators whose reference solutions are exact (the judge reruns them on redrawn numbers).
-TRUSTED_SOLUTIONS = ("programmatic", "seed")
+from mathforge.judging import TRUSTED_SOLUTIONS
 
 
 def audit(
