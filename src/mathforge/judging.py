@@ -24,15 +24,16 @@ TRUSTED_SOLUTIONS = ("programmatic", "seed")
 
 
 def judge_items(paths: pl.DataFrame) -> list[JudgeItem]:
-    """One JudgeItem per row of `paths` (question, reference, text, predicted, error_kind,
-    solution, generator): the reference solution only where its generator is trusted."""
+    """One JudgeItem per row of `paths` (question, reference, text, predicted, solution,
+    generator, and error_kind where the paths may have failed to run): the reference solution
+    only where its generator is trusted."""
     return [
         JudgeItem(
             r["question"],
             r["reference"],
             r["text"],
             r["solution"] if r["generator"] in TRUSTED_SOLUTIONS else None,
-            program_output(r["predicted"], r["error_kind"]),
+            program_output(r["predicted"], r.get("error_kind")),
         )
         for r in paths.iter_rows(named=True)
     ]

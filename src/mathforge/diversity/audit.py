@@ -17,10 +17,9 @@ from typing import Any
 import polars as pl
 
 from mathforge.config import SandboxParams
-from mathforge.critique import JudgeItem, judge_many
-from mathforge.critique.format import program_output
+from mathforge.critique import judge_many
 from mathforge.evaluation import summary
-from mathforge.judging import TRUSTED_SOLUTIONS
+from mathforge.judging import judge_items
 
 
 def audit(
@@ -40,16 +39,7 @@ def audit(
     drawn = paths.sort("path_id")
     if drawn.height > limit:
         drawn = drawn.sample(limit, seed=seed).sort("path_id")
-    items = [
-        JudgeItem(
-            r["question"],
-            r["reference"],
-            r["text"],
-            r["solution"] if r["generator"] in TRUSTED_SOLUTIONS else None,
-            program_output(r["predicted"], None),
-        )
-        for r in drawn.iter_rows(named=True)
-    ]
+    items = judge_items(drawn)
     judgements = judge_many(items, sandbox, seed=seed, trials=trials, threshold=threshold)
     rejected = [0.0 if j.accepted else 1.0 for j in judgements]
     share = summary(rejected, seed=seed)
