@@ -16,31 +16,31 @@ Writes  OUT_DIR    data/eval/paths.parquet (contract `eval_paths`): every graded
         REPORT     reports/eval.md: the tables above in words, generated from the metrics
 Every model sees the same `evaluate.problems` problems (stratified by subject and in/out of
 distribution, seeded) in the mixed CoT+PoT format, with its directory's system-prompt setting.
-With 128 problems and k=8, rows = 6 models x 128 x (1 + 8) = 6,912. Timings are printed, not
+With 243 problems and k=4, rows = 6 models x 243 x (1 + 4) = 7,290. The models are evaluated
+in `evaluate.workers` processes side by side (the same rows as one). Timings are printed, not
 put in the metrics (they would change dvc.lock on every rerun).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import polars as pl
-from transformers.utils import logging as hf_logging
 
 from mathforge.config import EvaluateParams, load_params
 from mathforge.contracts.evaluation import EVAL_PATHS
 from mathforge.contracts.splits import EVAL
 from mathforge.errors import UserError, run_stage
-from mathforge.evaluation import check_model_dir, limit_problems, model_generator
+from mathforge.evaluation import check_model_dir, limit_problems
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet, write_text
+from mathforge.parallel import pool_map
 from mathforge.stage import Stage, atomic_dir
 from mathforge.stage_evaluation import (
     accuracy_table,
     comparison_name,
-    evaluate_stage_model,
+    evaluate_model,
     markdown_report,
     subjects_table,
     win_loss,
@@ -80,30 +80,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     cfg: EvaluateParams = load_params("evaluate", args.params)
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_warning()
     check_models(cfg)
     stage = Stage("evaluate")
     eval_df = EVAL.read(args.eval, ["question_id", "subject", "question", "answer", "ood"])
     problems = limit_problems(eval_df, cfg.problems, cfg.seed).sort("question_id")
 
+    tasks = [(name, directory, problems, cfg) for name, directory in cfg.models.items()]
     stages, paths, greedy = {}, [], {}
-    for name, directory in cfg.models.items():
-        start = time.perf_counter()
-        generator, system = model_generator(
-            Path(directory), device="cpu" if cfg.use_cpu else "cuda", threads=cfg.threads
-        )
-        generator.progress = False
-        stages[name], graded = evaluate_stage_model(
-            generator, problems, name=name, model_dir=directory, system=system, cfg=cfg
-        )
+    for (name, directory, *_), (entry, graded, seconds) in zip(
+        tasks, pool_map(evaluate_model, tasks, cfg.workers), strict=True
+    ):
+        stages[name] = entry
         paths.append(graded)
         greedy[name] = graded.filter(pl.col("mode") == "greedy")
-        g = stages[name]["greedy"]["in_distribution"]["accuracy"]
-        m = stages[name]["majority"]["in_distribution"]["accuracy"]
+        g = entry["greedy"]["in_distribution"]["accuracy"]
+        m = entry["majority"]["in_distribution"]["accuracy"]
         print(f"evaluate {name} ({directory}): in distribution greedy {g}, maj@{cfg.k} {m} "
-              f"({time.perf_counter() - start:.1f} s)", flush=True)  # fmt: skip
-        del generator
+              f"({seconds:.1f} s)", flush=True)  # fmt: skip
     stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
     table = {
         comparison_name(a, b): {"baseline": a, "candidate": b,

@@ -17,7 +17,8 @@ Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (contract and vie
 Sharded and resumable: each (model, block of `shard_size` problems) is one shard, kept in
 OUT_DIR.partial/<fingerprint>/ as soon as it is graded (mathforge.shards). A rerun after a
 crash or a kill (also after `dvc repro` deleted OUT_DIR) skips the finished shards and
-produces the same rows as an uninterrupted run: every shard samples with its own seed.
+produces the same rows as an uninterrupted run: every shard samples with its own seed, so the
+rows are the same whichever of `sample.workers` processes generates it (and however many).
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ import argparse
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 from tqdm import tqdm
 
-from mathforge.config import SampleParams, load_params
+from mathforge.config import EngineParams, SampleParams, load_params
 from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
 from mathforge.contracts.paths import PATHS, SAMPLED
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.generation import SamplingParams, build_generator
+from mathforge.generation import Chat, Completion, SamplingParams, TextGenerator, build_generator
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_json, write_parquet
 from mathforge.modeling import uses_system_prompt
+from mathforge.parallel import pool_map
 from mathforge.sampling import (
     grade_paths,
     model_metrics,
@@ -88,8 +91,37 @@ def problems_to_sample(
     ), train.height - candidates.height
 
 
-def generator_for(model_dir: Path, cfg: SampleParams):
-    return build_generator(cfg.engine, model_path=str(model_dir))
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to generate: `chats` (one per problem) by the model in `model_dir`."""
+
+    model_dir: str
+    engine: EngineParams
+    chats: list[Chat]
+    params: SamplingParams
+
+
+_loaded: dict[str, TextGenerator] = {}  # this process's model, by directory: one at a time
+
+
+def generate_shard(job: ShardJob) -> tuple[list[list[Completion]], float]:
+    """The completions of `job` and the seconds they took, in whichever process runs it (a
+    worker of `pool_map`, or this one). The process keeps the model it loaded for its next
+    shard and drops it when a shard of another model comes (jobs come model by model);
+    `release_models` drops it at the end."""
+    generator = _loaded.get(job.model_dir)
+    if generator is None:
+        release_models()
+        generator = _loaded[job.model_dir] = build_generator(job.engine, model_path=job.model_dir)
+        generator.progress = False  # the stage's bar counts paths across shards
+    start = time.perf_counter()
+    completions = generator.complete(job.chats, job.params)
+    return completions, time.perf_counter() - start
+
+
+def release_models() -> None:
+    """Drop the model `generate_shard` keeps in this process."""
+    _loaded.clear()
 
 
 def sample_all(
@@ -100,9 +132,10 @@ def sample_all(
     stage: Stage,
 ) -> None:
     """Sample, grade, validate and store every (model, shard) not finished yet, with a
-    progress bar. Grading a shard (sandbox, answers_match, expectations, write) runs in a
-    background thread while the next shard generates, so the sandbox's processes use the
-    core generation leaves."""
+    progress bar. The shards generate in `cfg.workers` processes (each keeps one model
+    loaded); grading a shard (sandbox, answers_match, expectations, write) runs in a
+    background thread of this one while the next shards generate, so the sandbox's processes
+    use what generation leaves of the cores."""
     blocks = [problems[i : i + cfg.shard_size] for i in range(0, problems.height, cfg.shard_size)]
     total = problems.height * cfg.n * len(models)
     done_paths = sum(
@@ -143,37 +176,44 @@ def sample_all(
             tokens_per_s=f"{totals['tokens'] / totals['seconds']:.0f}",
         )
 
+    jobs = [
+        (model, i)
+        for model in models
+        for i in range(len(blocks))
+        if not store.done(shard_key(model, i))
+    ]
     pending = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grade") as grader:
-            for model, model_dir in models.items():
-                todo = [i for i in range(len(blocks)) if not store.done(shard_key(model, i))]
-                if not todo:
-                    continue
-                generator = generator_for(model_dir, cfg)
-                generator.progress = False  # this stage's bar counts paths across calls
-                system = uses_system_prompt(model_dir)
+            generated = pool_map(
+                generate_shard, [shard_job(models, blocks, m, i, cfg) for m, i in jobs], cfg.workers
+            )
+            for (model, i), (completions, seconds) in zip(jobs, generated, strict=True):
                 bar.set_description(f"sample {model}")
-                for i in todo:
-                    params = SamplingParams(
-                        n=cfg.n,
-                        temperature=cfg.temperature_for(model),
-                        top_p=cfg.top_p,
-                        max_tokens=cfg.max_tokens,
-                        seed=cfg.seed * 1_000_003 + i * cfg.shard_size,
-                    )
-                    start = time.perf_counter()
-                    chats = [solve_prompt(q, system=system) for q in blocks[i]["question"]]
-                    completions = generator.complete(chats, params)
-                    seconds = time.perf_counter() - start
-                    if pending is not None:
-                        collect(pending)
-                    pending = grader.submit(grade_and_store, model, i, completions, seconds)
-                del generator
+                if pending is not None:
+                    collect(pending)
+                pending = grader.submit(grade_and_store, model, i, completions, seconds)
             if pending is not None:
                 collect(pending)
     finally:
+        release_models()
         bar.close()
+
+
+def shard_job(
+    models: dict[str, Path], blocks: list[pl.DataFrame], model: str, i: int, cfg: SampleParams
+) -> ShardJob:
+    """Shard `i` of `model`: its problems' prompts and its own seed."""
+    params = SamplingParams(
+        n=cfg.n,
+        temperature=cfg.temperature_for(model),
+        top_p=cfg.top_p,
+        max_tokens=cfg.max_tokens,
+        seed=cfg.seed * 1_000_003 + i * cfg.shard_size,
+    )
+    system = uses_system_prompt(models[model])
+    chats = [solve_prompt(q, system=system) for q in blocks[i]["question"]]
+    return ShardJob(str(models[model]), cfg.engine, chats, params)
 
 
 def assemble(
@@ -247,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     store = ShardStore.open(
         args.out_dir,
         fingerprint(
-            {"params": cfg.model_dump(), "models": list(models)},
+            {"params": cfg.model_dump(exclude={"workers"}), "models": list(models)},
             [args.train, *models.values(), *stage_code_deps("sample", Path(__file__).parents[1])],
         ),
     )

@@ -37,11 +37,11 @@ TINY = {
     },
     "dpo": {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "accuracy_problems": 4,
-        "eval_max_tokens": 16,
+        "eval_max_tokens": 16, "threads": 1,
     },
     "grpo": {
         "max_steps": 2, "batch_size": 2, "num_generations": 2, "max_completion_length": 16,
-        "logging_steps": 1, "accuracy_problems": 4, "eval_max_tokens": 16,
+        "logging_steps": 1, "accuracy_problems": 4, "eval_max_tokens": 16, "threads": 1,
     },
     "evaluate": {"problems": 6, "k": 2, "max_tokens": 16},
 }  # fmt: skip

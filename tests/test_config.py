@@ -112,8 +112,12 @@ def test_each_backend_takes_only_its_own_keys():
     }
     raw = yaml.safe_load(PARAMS.read_text())["sample"]
     shared = {"sandbox": load_params("sandbox", PARAMS)}
-    engine = parse_section("sample", {**raw, "engine": vllm}, shared)
+    engine = parse_section("sample", {**raw, "engine": vllm, "workers": 1}, shared)
     assert isinstance(engine.engine, VLLMBackendParams) and not hasattr(engine.engine, "model_path")
+    with pytest.raises(ParamsError, match="workers: 2 runs copies of a model side by side"):
+        parse_section(
+            "sample", {**raw, "engine": vllm, "workers": 2}, shared
+        )  # vllm spreads itself
     assert isinstance(load_params("sample", PARAMS).engine, TransformersBackendParams)
 
 

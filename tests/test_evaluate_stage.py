@@ -207,8 +207,12 @@ class OpenWatch:
                 self._stop.wait(0.005)
                 continue
             self.opened += 1
-            os.write(fd, b"not a parquet file")
-            os.close(fd)
+            try:
+                os.write(fd, b"not a parquet file")
+            except BrokenPipeError:  # the reader closed between our open and our write
+                pass
+            finally:
+                os.close(fd)
 
     def stop(self) -> None:
         self._stop.set()
@@ -293,6 +297,29 @@ def test_stage_end_to_end_without_opening_the_test_split(repo):
     assert pl.read_csv(repo / "plots/eval/subjects.csv").height == 3 * 2
     assert (repo / "reports/eval.md").read_text() == markdown_report(metrics)
     assert not list(repo.rglob(".*.tmp"))  # no scratch directory left
+
+
+def test_models_evaluated_side_by_side_give_the_rows_of_one_process(repo):
+    """evaluate.workers spreads the models over processes; each sample is seeded by its
+    problems and the seed alone, so two workers write what one does (but the timings)."""
+    outputs = {}
+    for workers in (1, 2):
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["evaluate"]["workers"] = workers
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        run(repo)
+        outputs[workers] = (
+            pl.read_parquet(repo / "data/eval/paths.parquet").drop("exec_seconds"),
+            json.loads((repo / "metrics/eval.json").read_text()),
+        )
+    (one, one_metrics), (two, two_metrics) = outputs[1], outputs[2]
+    assert one.height == 3 * 6 * (1 + 2) and one.equals(two)
+    assert one_metrics == two_metrics
+
+
+def test_workers_on_a_gpu_are_a_params_error():
+    with pytest.raises(ParamsError, match="with use_cpu: false .one GPU. set workers to 1"):
+        load_params("evaluate", ROOT / "params.yaml", {"workers": 2, "use_cpu": False})
 
 
 def greedy_of(paths: pl.DataFrame, stage: str) -> set[str]:

@@ -266,12 +266,13 @@ def workdir(tmp_path_factory, tiny_policy, tiny_tokenizer) -> Path:
     return root
 
 
-def write_params(root: Path) -> Path:
-    """The tiny profile (2 paths a problem, shards of 2 problems), shorter still."""
+def write_params(root: Path, **changes) -> Path:
+    """The tiny profile (2 paths a problem, shards of 2 problems), shorter still, with the
+    sample section's `changes`."""
     path = root / f"params-{len(list(root.glob('params-*.yaml')))}.yaml"
     sample = {
         "max_tokens": 24, "engine": {"batch_size": 4}, "skip_sft_examples": False,
-        "temperature_by_model": {"tiny": 1.5},
+        "temperature_by_model": {"tiny": 1.5}, **changes,
     }  # fmt: skip
     return write_tiny_params(path, sample=sample, sandbox={"timeout_s": 2.0})
 
@@ -346,6 +347,20 @@ def test_stage_writes_one_graded_row_per_path(workdir, uninterrupted):
     ]
     assert metrics["dropped_no_majority"] == 1
     assert not (workdir / "data/paths.partial").exists()  # the scratch shards are gone
+
+
+@pytest.mark.slow  # the stage again in a subprocess: ~30 s on 2 loaded cores
+def test_shards_generated_side_by_side_are_the_rows_of_one_process(workdir, uninterrupted):
+    """sample.workers spreads the shards over processes; each shard is seeded by itself, so
+    the uninterrupted run's two workers wrote what one process writes (but the timings)."""
+    assert load_params("sample", workdir / "params-0.yaml").workers == 2
+    run_stage(stage_cmd(workdir, "data/paths-one", write_params(workdir, workers=1)))
+    one = read_paths(workdir / "data/paths-one")
+    assert one.height == len(TRAIN) * 2 * 2 and one.equals(read_paths(uninterrupted))
+    for name in ("problems.parquet", "rejects.parquet"):
+        assert pl.read_parquet(workdir / "data/paths-one" / name).equals(
+            pl.read_parquet(uninterrupted / name)
+        )
 
 
 def test_problems_some_model_learned_in_sft_are_not_sampled(workdir, tmp_path):

@@ -517,6 +517,12 @@ class SampleParams(_Section):
         description="how the policy models generate: backend transformers or vllm, each with "
         "its own keys (the models are the stage's inputs, models/sft/<name>)"
     )
+    workers: int = Field(
+        ge=1,
+        description="processes generating shards side by side, each with its own copy of a "
+        "model (the transformers backend on CPU: one per core); the rows do not depend on it. "
+        "1 with vllm, which spreads over GPUs itself (data_parallel_size)",
+    )
     sandbox: SandboxParams = Field(
         description="where the paths' programs run (the top-level sandbox section)"
     )
@@ -532,6 +538,16 @@ class SampleParams(_Section):
         over = [k for k in self.pass_k if k < 1 or k > self.n]
         if over:
             raise ValueError(f"pass_k values must be between 1 and n={self.n}: {over}")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_need_the_transformers_backend(self) -> SampleParams:
+        if self.workers > 1 and self.engine.backend != "transformers":
+            raise ValueError(
+                f"workers: {self.workers} runs copies of a model side by side, for the "
+                f"transformers backend; the {self.engine.backend} backend spreads over its GPUs "
+                "itself (data_parallel_size): set workers to 1"
+            )
         return self
 
 
@@ -850,6 +866,11 @@ class EvaluateParams(_Section):
         ge=1, description="torch CPU threads (null = torch's default; 1 beside other work)"
     )
     use_cpu: bool = Field(description="generate on CPU even where a GPU is visible")
+    workers: int = Field(
+        ge=1,
+        description="processes evaluating models side by side, one model each at a time (on "
+        "CPU: one per core); the rows do not depend on it. 1 with use_cpu false (one GPU)",
+    )
     models: dict[str, str] = Field(
         description="stage name -> model directory, in the method's order (a row of the "
         "table each); dvc.yaml lists the same directories as the stage's deps",
@@ -892,6 +913,15 @@ class EvaluateParams(_Section):
             if baseline == candidate:
                 raise ValueError(f"[{baseline}, {candidate}] compares a model with itself")
         return comparisons
+
+    @model_validator(mode="after")
+    def _workers_on_cpu(self) -> EvaluateParams:
+        if self.workers > 1 and not self.use_cpu:
+            raise ValueError(
+                f"workers: {self.workers} evaluates models side by side on CPU; with "
+                "use_cpu: false (one GPU) set workers to 1"
+            )
+        return self
 
 
 SECTIONS: dict[str, type[_Section]] = {

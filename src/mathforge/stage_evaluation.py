@@ -2,6 +2,7 @@
 
     entry, paths = evaluate_stage_model(generator, problems, name="sft", model_dir=...,
                                         system=False, cfg=cfg)
+    for entry, paths, seconds in pool_map(evaluate_model, tasks, cfg.workers): ...
     table = win_loss(greedy_paths["pretrained"], greedy_paths["sft"], problems)
 
 Each model is measured twice by `mathforge.evaluation.evaluate` (the grading, the vote and the
@@ -9,12 +10,17 @@ bootstrap are its own): greedy, and the majority vote of `k` samples (with pass@
 are compared on the greedy solutions, paired by problem: a win is a problem the candidate
 solved and the baseline did not, a loss the reverse, a tie the rest; the interval of the
 accuracy difference is `mathforge.comparison.paired_difference`'s. The plot tables and the
-markdown report are built from the metrics alone.
+markdown report are built from the metrics alone. `evaluate_model` measures one model from
+its directory, in whichever process `mathforge.parallel.pool_map` runs it: the models are
+independent (each sample is seeded by the problems and the seed alone), so `workers`
+processes give the rows one process gives.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -23,7 +29,7 @@ from mathforge.comparison import paired_difference
 from mathforge.config import EvaluateParams
 from mathforge.contracts.evaluation import EVAL_PATHS
 from mathforge.errors import UserError
-from mathforge.evaluation import evaluate
+from mathforge.evaluation import evaluate, model_generator
 from mathforge.generation import TextGenerator
 
 GROUPS = ("overall", "in_distribution", "ood")
@@ -66,6 +72,28 @@ def evaluate_stage_model(
         how="diagonal_relaxed",
     )
     return entry, EVAL_PATHS.frame(paths)
+
+
+def evaluate_model(
+    task: tuple[str, str, pl.DataFrame, EvaluateParams],
+) -> tuple[dict[str, Any], pl.DataFrame, float]:
+    """`evaluate_stage_model` of one evaluate.models entry (name, model directory, problems,
+    cfg), its generator built here and released when done: its metrics entry, its graded paths
+    and the seconds it took. Top level, so a worker process of `pool_map` can run it."""
+    from transformers.utils import logging as hf_logging
+
+    name, directory, problems, cfg = task
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_warning()
+    start = time.perf_counter()
+    generator, system = model_generator(
+        Path(directory), device="cpu" if cfg.use_cpu else "cuda", threads=cfg.threads
+    )
+    generator.progress = False
+    entry, graded = evaluate_stage_model(
+        generator, problems, name=name, model_dir=directory, system=system, cfg=cfg
+    )
+    return entry, graded, time.perf_counter() - start
 
 
 def win_loss(

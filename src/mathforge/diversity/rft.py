@@ -24,13 +24,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 import polars as pl
 
 from mathforge.diversity.normalize import normalize_program
 from mathforge.diversity.select import select_with_reasons
+from mathforge.parallel import pool_map
 from mathforge.solution import ParsedSolution, program_of
 
 # What the survey reads of each `paths` shard.
@@ -69,29 +68,11 @@ def survey_file(path: str) -> pl.DataFrame:
     )
 
 
-def _pool_map(function: Callable, items: Sequence, workers: int, progress: Callable | None):
-    """`function` over `items` in order, in `workers` processes (1: in this one), calling
-    `progress(n)` as each finishes."""
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            result = function(item)
-            if progress:
-                progress(1)
-            yield result
-        return
-    # spawn, not fork: a forked child inherits polars' thread pool mid-state and can hang
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for result in pool.map(function, items, chunksize=1):
-            if progress:
-                progress(1)
-            yield result
-
-
 def survey(
     files: Sequence[str], workers: int = 1, progress: Callable[[int], None] | None = None
 ) -> pl.DataFrame:
     """Every path of the `paths` shards `files`, hashed (survey_file), one shard per task."""
-    parts = list(_pool_map(survey_file, list(files), workers, progress))
+    parts = list(pool_map(survey_file, list(files), workers, progress))
     return pl.concat(parts) if parts else survey_file_schema()
 
 
@@ -155,7 +136,7 @@ def select_candidates(
 
     verdicts: list[dict] = []
     spreads: list[dict] = []
-    for task, results in zip(tasks, _pool_map(_select_chunk, tasks, workers, None), strict=True):
+    for task, results in zip(tasks, pool_map(_select_chunk, tasks, workers, None), strict=True):
         for rows, (problem_verdicts, spread) in zip(task[0], results, strict=True):
             verdicts += problem_verdicts
             spreads.append({"question_id": rows[0]["question_id"], "min_distance": spread})
