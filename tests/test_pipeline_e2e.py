@@ -18,9 +18,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -227,6 +229,102 @@ def test_exp_run_reruns_only_what_a_param_touches(repo):
     config = json.loads((repo / "models/base/policy_tiny/config.json").read_text())
     assert config["intermediate_size"] == size
     assert "up to date" in run(["dvc", "status", "--with-deps", "sample"], repo).stdout
+
+
+def tracked_outputs(repo: Path) -> dict[str, bytes]:
+    """Every file DVC or git tracks under data/, models/ and metrics/, by relative path."""
+    return {
+        str(p.relative_to(repo)): p.read_bytes()
+        for top in ("data", "models", "metrics")
+        for p in sorted((repo / top).rglob("*"))
+        if p.is_file() and not any(part.endswith((".partial", ".tmp")) for part in p.parts)
+    }
+
+
+@pytest.fixture
+def s3_server(tmp_path, monkeypatch) -> Iterator[str]:
+    """A real S3-compatible server (moto's, from the test extra) on a loopback port, with a
+    bucket `team-cache`; the credentials are in the environment, as DVC reads them. Yields
+    the endpoint URL."""
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, "moto's server exited"
+                assert time.monotonic() < deadline, "moto's server did not start"
+                time.sleep(0.1)
+        for key, value in {"AWS_ACCESS_KEY_ID": "team-a", "AWS_SECRET_ACCESS_KEY": "secret",
+                           "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+            monkeypatch.setenv(key, value)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="team-cache")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def add_remote(repo: Path, kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The team's default remote, `shared`: a directory, or a bucket of the S3 server."""
+    if kind == "directory":
+        run(["dvc", "remote", "add", "-d", "shared", str(tmp_path / "shared-cache")], repo)
+    else:
+        endpoint = request.getfixturevalue("s3_server")
+        run(["dvc", "remote", "add", "-d", "shared", "s3://team-cache/mathforge"], repo)
+        run(["dvc", "remote", "modify", "shared", "endpointurl", endpoint], repo)
+    run(["git", "commit", "-qam", "the team's remote"], repo)
+
+
+@pytest.mark.parametrize("kind", ["directory", "s3"])
+def test_a_pushed_cache_is_pulled_by_another_clone_with_nothing_to_rerun(
+    repo, tmp_path, kind, request
+):
+    """Team A pushes its run to a shared remote; team B clones the repository, pulls, and
+    has A's outputs byte for byte, with nothing left to run."""
+    add_remote(repo, kind, tmp_path, request)
+    run(["dvc", "push", "--with-deps", TARGET], repo)
+    clone = tmp_path / "team-b"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    assert not (clone / "models/sft/policy_small").exists()  # git has the pointers only
+    run(["dvc", "pull", "--with-deps", TARGET], clone)
+    assert "up to date" in run(["dvc", "status", "--with-deps", TARGET], clone).stdout
+    assert stages_run(run(["dvc", "repro", TARGET], clone)) == set()
+    assert tracked_outputs(clone) == tracked_outputs(repo)
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
+
+
+def test_a_partial_push_pulls_what_it_has_and_repro_runs_the_rest(repo, tmp_path, request):
+    """A remote with the outputs up to sampling only: the pull fails naming what it lacks,
+    `dvc status` names the stages that will run, and `dvc repro` runs exactly those and
+    writes what the other team had."""
+    add_remote(repo, "directory", tmp_path, request)
+    run(["dvc", "push", "--with-deps", "sample"], repo)
+    clone = tmp_path / "team-b"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    pulled = run(["dvc", "pull", "--with-deps", TARGET], clone, check=False)
+    assert pulled.returncode != 0  # DVC fails a pull that misses files, and names them
+    assert "Missing cache files" in pulled.stderr and "models/critique" in pulled.stderr
+    status = run(["dvc", "status", "--with-deps", TARGET], clone).stdout
+    assert set(re.findall(r"^(\S+):$", status, flags=re.M)) == CRITIQUE, status
+    assert stages_run(run(["dvc", "repro", TARGET], clone)) == CRITIQUE
+    # the same data and models (the metrics' timings differ: issue of tracked timings)
+    rerun, original = tracked_outputs(clone), tracked_outputs(repo)
+    assert rerun.keys() == original.keys()
+    assert {k: v for k, v in rerun.items() if not k.startswith("metrics/")} == {
+        k: v for k, v in original.items() if not k.startswith("metrics/")
+    }
 
 
 def test_bad_seed_file_fails_with_file_and_line_and_writes_nothing(repo):
