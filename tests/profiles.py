@@ -22,7 +22,11 @@ TINY = {
         "max_steps": 2, "max_examples": 16, "eval_examples": 4, "logging_steps": 1,
         "accuracy_problems": 4, "eval_max_tokens": 32,
     },
-    "sample": {"max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2]},
+    # one worker: a spawned worker costs seconds of imports (tests compare 1 and 2 workers)
+    "sample": {
+        "max_problems": 12, "n": 2, "shard_size": 2, "max_tokens": 32, "pass_k": [1, 2],
+        "workers": 1,
+    },
     "reward": {
         "max_steps": 2, "batch_size": 2, "logging_steps": 1, "max_pairs_per_problem": 4,
         "score_batch_size": 8, "histogram_bins": 4,
@@ -43,7 +47,7 @@ TINY = {
         "max_steps": 2, "batch_size": 2, "num_generations": 2, "max_completion_length": 16,
         "logging_steps": 1, "accuracy_problems": 4, "eval_max_tokens": 16, "threads": 1,
     },
-    "evaluate": {"problems": 6, "k": 2, "max_tokens": 16},
+    "evaluate": {"problems": 6, "k": 2, "max_tokens": 16, "workers": 1},
 }  # fmt: skip
 
 

@@ -301,7 +301,7 @@ def read_paths(out: Path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def uninterrupted(workdir) -> Path:
-    run_stage(stage_cmd(workdir, "data/paths", write_params(workdir)))
+    run_stage(stage_cmd(workdir, "data/paths", write_params(workdir, workers=2)))
     return workdir / "data/paths"
 
 

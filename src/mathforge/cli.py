@@ -324,6 +324,29 @@ def compare(
 
 
 @app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="folder to write (replaced whole)")],
+    root: Annotated[Path, typer.Option(help="repository root holding data/ and params.yaml")] = (
+        Path(".")
+    ),
+    license: Annotated[str, typer.Option(help="the licence the dataset card declares")] = (
+        "apache-2.0"
+    ),
+) -> None:
+    """The RFT set, the DPO pairs and the eval set as a Hugging Face dataset: a DatasetDict
+    (save_to_disk), one Parquet file per split and a dataset card generated from the metrics."""
+    from mathforge.export import export_dataset
+
+    try:
+        rows = export_dataset(root, out, license)
+    except (UserError, ParamsError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    sizes = ", ".join(f"{name} {n:,}" for name, n in rows.items())
+    err.print(f"wrote {out}: {sizes} rows (dataset/, data/*.parquet, README.md)")
+
+
+@app.command()
 def check(root: Annotated[Path, typer.Option(help="repository root")] = Path(".")) -> None:
     """Validate params.yaml (every section) and dvc.yaml's params references before DVC runs:
     `dvc repro` deletes a stage's outputs before it notices a missing param."""
