@@ -45,17 +45,32 @@ TARGET = "critique_score"
 pytestmark = pytest.mark.slow
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, identity: bool = True
+) -> subprocess.CompletedProcess:
+    """`cmd` in `cwd` with this venv's tools first; `identity=False`: as CI runs, with no git
+    identity anywhere (none in the environment, an empty home without a ~/.gitconfig)."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
         "OMP_NUM_THREADS": "1",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        **IDENTITY,
     }
+    if not identity:
+        home = cwd.parent / "home-without-git-identity"
+        home.mkdir(exist_ok=True)
+        env = {k: v for k, v in env.items() if k not in IDENTITY}
+        env |= {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+                "GIT_CONFIG_NOSYSTEM": "1"}  # fmt: skip
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -217,6 +232,7 @@ def test_exp_run_reruns_only_what_a_param_touches(repo):
     proc = run(
         ["dvc", "exp", "run", "sample", "-S", f"base.models.policy_tiny.intermediate_size={size}"],
         repo,
+        identity=False,  # as CI runs: `dvc exp run` needs no git identity (`--queue` does)
     )
     assert stages_run(proc) == {"base", "pretrain@policy_tiny", "sft@policy_tiny", "sample"}
     assert "Stage 'pretrain@policy_small' didn't change" in proc.stdout + proc.stderr
