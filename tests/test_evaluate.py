@@ -222,3 +222,37 @@ def test_the_compare_command_prints_and_writes_the_report(tmp_path):
     assert report["in_distribution"]["difference"] == 1.0 and report["ood"]["problems"] == 0
     missing = CliRunner().invoke(app, ["compare", str(a), str(tmp_path / "none.parquet")])
     assert missing.exit_code == 1 and "not found" in " ".join(missing.output.split())
+
+
+def test_compare_picks_each_sides_stage_from_eval_paths_files(tmp_path):
+    """The evaluate stage's file holds every stage's greedy and sampled paths: --stage and
+    --candidate-stage pick the two models (the candidate's file may be an experiment's)."""
+    rows = [
+        ("rft", "greedy", "q1", True), ("rft", "greedy", "q2", False),
+        ("dpo", "greedy", "q1", True), ("dpo", "greedy", "q2", True),
+        ("dpo", "sampled", "q1", False), ("dpo", "sampled", "q2", False),
+    ]  # fmt: skip
+    schema = ["stage", "mode", "question_id", "correct"]
+    ours, theirs, out = (tmp_path / n for n in ("eval.parquet", "exp.parquet", "c.json"))
+    pl.DataFrame(rows, schema=schema, orient="row").write_parquet(ours)
+    experiment = pl.DataFrame(rows[:2], schema=schema, orient="row")
+    experiment.with_columns(correct=pl.lit(True)).write_parquet(theirs)
+
+    def compare(candidate: Path, *args: str) -> dict:
+        result = CliRunner().invoke(
+            app, ["compare", str(ours), str(candidate), *args, "--output", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())["overall"]
+
+    assert compare(ours, "--stage", "rft", "--candidate-stage", "dpo")["difference"] == 0.5
+    sampled = compare(ours, "--stage", "dpo", "--mode", "sampled")
+    assert sampled["baseline"] == sampled["candidate"] == 0.0  # dpo's sampled rows, both sides
+    assert compare(theirs, "--stage", "rft")["difference"] == 0.5  # the experiment's rft
+    for args, message in (
+        ([], "holds the paths of several stages"),
+        (["--stage", "sft"], "has no stage 'sft' (dpo, rft)"),
+        (["--stage", "rft", "--mode", "sampled"], "no 'sampled' paths of stage 'rft'"),
+    ):
+        failed = CliRunner().invoke(app, ["compare", str(ours), str(ours), *args])
+        assert failed.exit_code == 1 and message in " ".join(failed.output.split()), args

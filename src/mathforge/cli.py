@@ -293,9 +293,22 @@ def compare(
     ] = None,
     output: Annotated[Path | None, typer.Option(help="also write the report here (JSON)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    stage: Annotated[
+        str | None,
+        typer.Option(help="eval_paths files (the evaluate stage's): the baseline's stage"),
+    ] = None,
+    candidate_stage: Annotated[
+        str | None, typer.Option(help="eval_paths files: the candidate's stage (default --stage)")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="eval_paths files: greedy, or sampled (the majority's samples)")
+    ] = "greedy",
 ) -> None:
-    """Candidate minus baseline accuracy, paired by problem, with a 95% bootstrap interval."""
-    from mathforge.comparison import paired_difference
+    """Candidate minus baseline accuracy, paired by problem, with a 95% bootstrap interval.
+    From the evaluate stage's data/eval/paths.parquet (of this commit, or of an experiment:
+    `dvc get . data/eval/paths.parquet --rev <exp> -o exp.parquet`), pick each side's model
+    with --stage and --candidate-stage."""
+    from mathforge.comparison import paired_difference, stage_paths
 
     try:
         for path in (baseline, candidate, split):
@@ -303,7 +316,10 @@ def compare(
                 raise UserError(f"{path} not found")
         problems = pl.read_parquet(split) if split is not None else None
         report = paired_difference(
-            pl.read_parquet(baseline), pl.read_parquet(candidate), problems, seed
+            stage_paths(pl.read_parquet(baseline), baseline, stage, mode),
+            stage_paths(pl.read_parquet(candidate), candidate, candidate_stage or stage, mode),
+            problems,
+            seed,
         )
     except UserError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}")

@@ -20,6 +20,29 @@ from mathforge.errors import UserError
 from mathforge.evaluation import bootstrap_ci
 
 
+def stage_paths(paths: pl.DataFrame, source: object, stage: str | None, mode: str) -> pl.DataFrame:
+    """The graded paths of one model: `paths` as they are (one model's, `mathforge evaluate
+    --paths`), or, from an `eval_paths` file holding every stage's, the rows of `stage` in
+    `mode` (greedy | sampled). `source` names the file in errors."""
+    if "stage" not in paths.columns:
+        if stage is not None:
+            raise UserError(f"{source} holds one model's paths (no stage column): drop --stage")
+        return paths
+    stages = sorted(set(paths["stage"]))
+    if stage is None:
+        raise UserError(
+            f"{source} holds the paths of several stages (an eval_paths file): pick one with "
+            f"--stage / --candidate-stage ({', '.join(stages)})"
+        )
+    if stage not in stages:
+        raise UserError(f"{source} has no stage {stage!r} ({', '.join(stages)})")
+    rows = paths.filter((pl.col("stage") == stage) & (pl.col("mode") == mode))
+    if rows.height == 0:
+        modes = ", ".join(sorted(set(paths["mode"])))
+        raise UserError(f"{source} has no {mode!r} paths of stage {stage!r} (modes: {modes})")
+    return rows
+
+
 def paired_difference(
     baseline: pl.DataFrame,
     candidate: pl.DataFrame,
