@@ -13,7 +13,9 @@ Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (contract and vie
         METRICS     per model: accuracy overall and per subject (correct / graded paths; wrong
                     and ungradable paths counted apart), pass@k, problems with a correct path,
                     error kinds, distinct answers per problem, finish reasons,
-                    paths/s and tokens/s; the majority vote's outcome
+                    paths/s and tokens/s per generating process (over the seconds its
+                    shards took: with several workers, less than the stage's rate;
+                    wall_seconds_this_run is the stage's); the majority vote's outcome
 Sharded and resumable: each (model, block of `shard_size` problems) is one shard, kept in
 OUT_DIR.partial/<fingerprint>/ as soon as it is graded (mathforge.shards). A rerun after a
 crash or a kill (also after `dvc repro` deleted OUT_DIR) skips the finished shards and
@@ -185,9 +187,9 @@ def sample_all(
     pending = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grade") as grader:
-            generated = pool_map(
-                generate_shard, [shard_job(models, blocks, m, i, cfg) for m, i in jobs], cfg.workers
-            )
+            systems = {model: uses_system_prompt(path) for model, path in models.items()}
+            shards = [shard_job(m, models[m], systems[m], i, blocks[i], cfg) for m, i in jobs]
+            generated = pool_map(generate_shard, shards, cfg.workers)
             for (model, i), (completions, seconds) in zip(jobs, generated, strict=True):
                 bar.set_description(f"sample {model}")
                 if pending is not None:
@@ -201,9 +203,10 @@ def sample_all(
 
 
 def shard_job(
-    models: dict[str, Path], blocks: list[pl.DataFrame], model: str, i: int, cfg: SampleParams
+    model: str, model_dir: Path, system: bool, i: int, block: pl.DataFrame, cfg: SampleParams
 ) -> ShardJob:
-    """Shard `i` of `model`: its problems' prompts and its own seed."""
+    """Shard `i` (problems `block`) of `model`: its prompts (with the system message or not)
+    and its own seed."""
     params = SamplingParams(
         n=cfg.n,
         temperature=cfg.temperature_for(model),
@@ -211,9 +214,8 @@ def shard_job(
         max_tokens=cfg.max_tokens,
         seed=cfg.seed * 1_000_003 + i * cfg.shard_size,
     )
-    system = uses_system_prompt(models[model])
-    chats = [solve_prompt(q, system=system) for q in blocks[i]["question"]]
-    return ShardJob(str(models[model]), cfg.engine, chats, params)
+    chats = [solve_prompt(q, system=system) for q in block["question"]]
+    return ShardJob(str(model_dir), cfg.engine, chats, params)
 
 
 def assemble(
