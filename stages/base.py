@@ -32,7 +32,7 @@ from mathforge.config import BaseParams, load_params
 from mathforge.contracts.models import MANIFEST_FILE, MODELS
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.modeling.tiny import save_base_model
 from mathforge.modeling.tokenizer import fertility, round_trip_failures, train_bpe, wrap_tokenizer
 from mathforge.stage import Stage, atomic_dir
@@ -111,17 +111,15 @@ def main(argv: list[str] | None = None) -> None:
             stage.validate(manifest, MODELS, name=f"models_{name}", row_count=1)
             write_parquet(manifest, tmp / name / MANIFEST_FILE)
 
-    write_json(
-        stage.metrics(
-            train_texts=len(texts),
-            vocab_size=len(tokenizer),
-            vocab_size_asked=cfg.tokenizer.vocab_size,
-            fertility_tokens_per_word=round(fertility(raw, texts), 4),
-            round_trip_checked=len(texts),
-            round_trip_failed=len(failures),
-            models=models,
-        ),
+    stage.write_metrics(
         args.metrics,
+        train_texts=len(texts),
+        vocab_size=len(tokenizer),
+        vocab_size_asked=cfg.tokenizer.vocab_size,
+        fertility_tokens_per_word=round(fertility(raw, texts), 4),
+        round_trip_checked=len(texts),
+        round_trip_failed=len(failures),
+        models=models,
     )
     sizes = ", ".join(
         f"{name} {m['parameters']:,} parameters"

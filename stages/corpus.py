@@ -28,7 +28,7 @@ from mathforge.contracts.corpus import CORPUS
 from mathforge.contracts.splits import SPLIT_TABLES
 from mathforge.decontam import HeldOutIndex
 from mathforge.errors import run_stage
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.lineage import question_id
 from mathforge.stage import Stage, atomic_dir
 from mathforge.teacher import domain_skills
@@ -102,18 +102,16 @@ def main(argv: list[str] | None = None) -> None:
         write_parquet(corpus, tmp / "corpus.parquet")
         stage.write_rejects(tmp / "rejects.parquet")
     by = Counter(zip(corpus["format"], corpus["subject"], strict=True))
-    write_json(
-        stage.metrics(
-            drawn=cfg.problems,
-            problems=len(seen),
-            rows=corpus.height,
-            rows_by_format=dict(sorted(Counter(corpus["format"]).items())),
-            problems_by_skill=dict(
-                sorted(Counter(corpus.filter(pl.col("format") == cfg.formats[0])["skill"]).items())
-            ),
-            rows_by_format_and_subject={f"{f}/{s}": n for (f, s), n in sorted(by.items())},
-        ),
+    stage.write_metrics(
         args.metrics,
+        drawn=cfg.problems,
+        problems=len(seen),
+        rows=corpus.height,
+        rows_by_format=dict(sorted(Counter(corpus["format"]).items())),
+        problems_by_skill=dict(
+            sorted(Counter(corpus.filter(pl.col("format") == cfg.formats[0])["skill"]).items())
+        ),
+        rows_by_format_and_subject={f"{f}/{s}": n for (f, s), n in sorted(by.items())},
     )
     print(f"corpus: {len(seen)} problems, {corpus.height} rows; dropped {len(stage.rejects)}")
 

@@ -32,7 +32,7 @@ from mathforge.critique import JudgeItem, Judgement
 from mathforge.critique.format import score_counts
 from mathforge.errors import UserError, run_stage
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.judging import TRUSTED_SOLUTIONS, judge_items, run_judge
 from mathforge.scoring import read_paths, with_roles
 from mathforge.stage import Stage
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 
     write_parquet(judged, args.out)  # atomic: all of it or nothing
     metrics = label_metrics(judged, judgements, references, seconds)
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(judged.select(score="judge_score", correct="correct").write_csv(), args.plot)
     print(
         f"critique_label: {judged.height} paths judged in {seconds:.1f} s; accepted "

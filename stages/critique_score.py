@@ -33,7 +33,7 @@ from mathforge.critique.model import write_critiques
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import model_generator
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.judging import judge_items, run_judge
 from mathforge.scoring import read_paths, with_roles
 from mathforge.stage import Stage
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         "seconds": round(seconds, 2),
         "critiques_per_second": round(scores.height / seconds, 2),
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     print(
         f"critique_score ({cfg.critic}): {scores.height} paths in {seconds:.1f} s; accepted "
         f"{metrics['accepted']} ({metrics['accepted_share_of_correct']} of the correct, "

@@ -39,7 +39,7 @@ from mathforge.critique.model import (
 )
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import model_generator
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.modeling import resolve_model_path
 from mathforge.modeling.manifest import check_generates
 from mathforge.scoring import read_paths
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         "critiques_per_second": round(heldout.height / seconds, 2),
         "threshold": threshold,
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(curve_csv(curve), args.plot)
     write_text(score_histogram(heldout["judge_score"].to_list(), model_scores), args.histogram)
     print(

@@ -52,7 +52,7 @@ from mathforge.diversity.rft import (
 from mathforge.errors import UserError, run_stage
 from mathforge.filtering import FILTERED_FILE, path_files
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.scoring import with_roles
 from mathforge.stage import Stage, atomic_dir
 from mathforge.trainset import restate_final_answer
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     args.plots_dir.mkdir(parents=True, exist_ok=True)
     histogram.write_csv(args.plots_dir / "distinct.csv")
     shares.write_csv(args.plots_dir / "models.csv")
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     m = metrics
     print(
         f"diversity: {m['paths']} paths normalized in {surveyed_at - started:.1f} s; "

@@ -31,7 +31,7 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import DpoParams, load_params
 from mathforge.contracts.splits import EVAL
 from mathforge.errors import run_stage
-from mathforge.io import write_json, write_text
+from mathforge.io import write_text
 from mathforge.stage import Stage
 from mathforge.training.dpo import CURVE, INPUT_COLUMNS, train_dpo
 from mathforge.training.policy import (
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         "strategy": ",".join(sorted(set(pairs["strategy"]))),
         "pairs_by_type": dict(zip(by_type["pair_type"], by_type["len"], strict=True)),
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics, train_seconds=seconds)
     write_text(curve_csv(curve, list(CURVE)), args.plot)
     print(
         f"dpo {name}: {metrics['pairs']} pairs, {metrics['steps']} steps in {seconds} s; loss "

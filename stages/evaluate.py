@@ -34,7 +34,7 @@ from mathforge.contracts.splits import EVAL
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import check_model_dir, limit_problems
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.parallel import pool_map
 from mathforge.stage import Stage, atomic_dir
 from mathforge.stage_evaluation import (
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.plots) as tmp:
         accuracy_table(stages, cfg.k).write_csv(tmp / "accuracy.csv")
         subjects_table(stages).write_csv(tmp / "subjects.csv")
-    write_json(metrics, args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(report, args.report)
     for key, w in table.items():
         print(f"evaluate {key}: {w['wins']} wins, {w['losses']} losses, {w['ties']} ties; "

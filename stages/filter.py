@@ -54,7 +54,6 @@ from mathforge.filtering import (
     relation_checks,
     run_filter,
 )
-from mathforge.io import write_json
 from mathforge.sqlchecks import contract_violations, relation_violations, report, source
 from mathforge.stage import Stage, atomic_dir
 
@@ -139,15 +138,13 @@ def main(argv: list[str] | None = None) -> None:
 
     dropped = counts.pop("dropped")
     stage.dropped.update(dropped)  # the rows themselves: scores rows with kept false
-    write_json(
-        stage.metrics(
-            **counts,
-            top_m=cfg.top_m,
-            critique_threshold=settings.critique_threshold,
-            seconds_filter=round(filtered_at - started, 2),
-            seconds=round(time.perf_counter() - started, 2),
-        ),
+    stage.write_metrics(
         args.metrics,
+        **counts,
+        top_m=cfg.top_m,
+        critique_threshold=settings.critique_threshold,
+        seconds_filter=round(filtered_at - started, 2),
+        seconds=round(time.perf_counter() - started, 2),
     )
     print(
         f"filter: {counts['paths_scored']} paths of {counts['problems_scored']} score problems; "

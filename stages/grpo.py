@@ -32,7 +32,7 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import GrpoParams, load_params
 from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.io import write_json, write_text
+from mathforge.io import write_text
 from mathforge.stage import Stage
 from mathforge.training.grpo import (
     CURVE,
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "problem_source": "pairs" if cfg.problems is None else "train_draw",
         **{f"dropped_{reason}": n for reason, n in dropped.items()},
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics, train_seconds=seconds)
     write_text(curve_csv(curve, list(CURVE)), args.plot)
     print(
         f"grpo {name}: {metrics['problems']} problems, {metrics['steps']} steps "

@@ -35,7 +35,7 @@ from mathforge.config import PairsParams, load_params
 from mathforge.contracts.pairs import HARD_PAIR_TYPES, PAIRS
 from mathforge.errors import UserError, run_stage
 from mathforge.filtering import path_files
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.pairs import (
     PAIRS_FILE,
     SCORES_FILE,
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out_dir) as tmp:
         write_parquet(pairs, tmp / PAIRS_FILE)
     counts = summary(pairs, problems, without_good, hard)
-    write_json(stage.metrics(strategy=cfg.strategy, **counts), args.metrics)
+    stage.write_metrics(args.metrics, strategy=cfg.strategy, **counts)
     print(
         f"pairs ({cfg.strategy}): {counts['pairs']} pairs from {counts['problems_with_pair']} of "
         f"{problems} problems; "

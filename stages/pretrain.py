@@ -29,7 +29,7 @@ from mathforge.contracts.splits import EVAL
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_text
+from mathforge.io import write_text
 from mathforge.modeling import POINTER_FILE, PROMPT_FILE, resolve_model_path, uses_system_prompt
 from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.prompts import render
@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     if (args.base_model / POINTER_FILE).is_file():  # GPU profile: a real pretrained model
         with atomic_dir(args.out_dir) as tmp:
             shutil.copytree(args.base_model, tmp, dirs_exist_ok=True)
-        write_json(stage.metrics(model=args.out_dir.name, skipped="a pretrained model"),
-                   args.metrics)  # fmt: skip
+        stage.write_metrics(args.metrics, model=args.out_dir.name, skipped="a pretrained model")
         write_text("step,loss,learning_rate\n", args.plot)
         print(f"pretrain {args.out_dir.name}: {args.base_model} is pretrained already; copied")
         return
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics |= heldout_accuracy(tmp, eval_split, cfg, prompt=program_prompt)
         stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 
-    write_json(stage.metrics(model=name, base_model=str(args.base_model), **metrics), args.metrics)
+    stage.write_metrics(args.metrics, model=name, base_model=str(args.base_model), **metrics)
     write_text(curve_csv(curve), args.plot)
     print(
         f"pretrain {name}: {metrics['steps']} steps in {metrics['train_seconds']} s; held-out "

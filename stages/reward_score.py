@@ -35,7 +35,7 @@ from mathforge.config import RewardParams, load_params
 from mathforge.contracts.scores import REWARD_SCORES
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.modeling import resolve_model_path, uses_system_prompt
 from mathforge.reward import (
     PAIRS_FILE,
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "batch_size": cfg.score_batch_size,
         **separation(view),
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(histogram_csv(view, cfg.histogram_bins), args.scores_plot)
     write_text(histogram_csv(view, cfg.histogram_bins, within=True), args.within_plot)
     print(

@@ -40,7 +40,7 @@ from mathforge.contracts.models import MANIFEST_FILE
 from mathforge.contracts.scores import JUDGED, REWARD_MODEL, REWARD_PAIRS
 from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.modeling import POINTER_FILE, PROMPT_FILE, resolve_model_path, uses_system_prompt
 from mathforge.reward import (
     JUDGED_COLUMNS,
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "heldout_separation": separation(heldout.select("question_id", "reward", "correct")),
         "parameters": int(manifest["parameters"][0]),
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(curve_csv(curve), args.plot)
     print(
         f"reward_train: {metrics['train_pairs']} train pairs, {metrics['steps']} steps; held-out "

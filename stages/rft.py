@@ -39,7 +39,7 @@ from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         "hard_paths": int(selected["hard"].sum()),
         **metrics,
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(curve_csv(curve), args.plot)
     print(
         f"rft {cfg.target}: {metrics['rft_paths']} RFT paths ({metrics['hard_paths']} hard) + "

@@ -42,7 +42,7 @@ from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError, run_stage
 from mathforge.generation import Chat, Completion, SamplingParams, TextGenerator, build_generator
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.modeling import uses_system_prompt
 from mathforge.parallel import pool_map
 from mathforge.sampling import (
@@ -313,25 +313,21 @@ def main(argv: list[str] | None = None) -> None:
     stats = list(stats_of.values())
     generate_seconds = sum(s.get("generate_seconds", 0.0) for s in stats)
     tokens = sum(s.get("completion_tokens", 0) for s in stats)
-    write_json(
-        stage.metrics(
-            problems=problems.height,
-            problems_skipped_sft_examples=skipped,
-            paths=problems.height * cfg.n * len(models),
-            n=cfg.n,
-            models=metrics,
-            pool=pool,
-            reference_sources=dict(
-                sorted(Counter(references["reference_source"].to_list()).items())
-            ),
-            generate_seconds=round(generate_seconds, 1),
-            grade_seconds=round(sum(s.get("grade_seconds", 0.0) for s in stats), 1),
-            tokens_per_s=round(tokens / generate_seconds, 1) if generate_seconds else None,
-            shards=len(stats),
-            shards_resumed=resumed,
-            wall_seconds_this_run=round(wall, 1),
-        ),
+    stage.write_metrics(
         args.metrics,
+        problems=problems.height,
+        problems_skipped_sft_examples=skipped,
+        paths=problems.height * cfg.n * len(models),
+        n=cfg.n,
+        models=metrics,
+        pool=pool,
+        reference_sources=dict(sorted(Counter(references["reference_source"].to_list()).items())),
+        generate_seconds=round(generate_seconds, 1),
+        grade_seconds=round(sum(s.get("grade_seconds", 0.0) for s in stats), 1),
+        tokens_per_s=round(tokens / generate_seconds, 1) if generate_seconds else None,
+        shards=len(stats),
+        shards_resumed=resumed,
+        wall_seconds_this_run=round(wall, 1),
     )
     store.discard()
     summary = ", ".join(f"{m} {v['accuracy']:.1%}" for m, v in metrics.items())

@@ -40,7 +40,7 @@ from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet, write_text
+from mathforge.io import write_parquet, write_text
 from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
 from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.solution import solve_prompt
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             zip(by_generator["generator"], by_generator["len"], strict=True)
         ),
     }
-    write_json(stage.metrics(**metrics), args.metrics)
+    stage.write_metrics(args.metrics, **metrics)
     write_text(curve_csv(curve), args.plot)
     print(
         f"sft {name}: {metrics['examples']} examples, {metrics['steps']} steps in "

@@ -25,7 +25,7 @@ from mathforge.contracts.questions import QUESTIONS
 from mathforge.contracts.splits import SPLIT_TABLES, SPLITS
 from mathforge.decontam import HeldOutIndex
 from mathforge.errors import run_stage
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.splitting import assign_splits
 from mathforge.stage import Stage, atomic_dir
 
@@ -82,19 +82,15 @@ def main(argv: list[str] | None = None) -> None:
             write_parquet(part, tmp / f"{name}.parquet")
         stage.write_rejects(tmp / "rejects.parquet")
     counts = split.group_by("split", "subject").len().sort("split", "subject")
-    write_json(
-        stage.metrics(
-            questions=questions.height,
-            rows={name: part.height for name, part in parts.items()},
-            ood={name: int(part["ood"].sum()) for name, part in parts.items()},
-            per_subject={
-                name: dict(
-                    counts.filter(pl.col("split") == name).select("subject", "len").iter_rows()
-                )
-                for name in SPLITS
-            },
-        ),
+    stage.write_metrics(
         args.metrics,
+        questions=questions.height,
+        rows={name: part.height for name, part in parts.items()},
+        ood={name: int(part["ood"].sum()) for name, part in parts.items()},
+        per_subject={
+            name: dict(counts.filter(pl.col("split") == name).select("subject", "len").iter_rows())
+            for name in SPLITS
+        },
     )
     print(
         "split: "

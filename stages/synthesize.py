@@ -23,7 +23,7 @@ from mathforge.contracts.seeds import SEEDS
 from mathforge.errors import UserError, run_stage
 from mathforge.generation import build_generator
 from mathforge.grading import sandbox_isolation
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.lineage import question_id
 from mathforge.stage import Stage, atomic_dir
 from mathforge.synthesis.programmatic import NoveltyPool
@@ -74,15 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out_dir) as tmp:
         write_parquet(questions, tmp / "questions.parquet")
         rejects = stage.write_rejects(tmp / "rejects.parquet")
-    write_json(
-        stage.metrics(
-            questions=questions.height,
-            by_generator=dict(questions.group_by("generator").len().sort("generator").iter_rows()),
-            by_variant=dict(questions.group_by("variant").len().sort("variant").iter_rows()),
-            per_subject=run.subject_metrics(),
-            paths=paths,
-        ),
+    stage.write_metrics(
         args.metrics,
+        questions=questions.height,
+        by_generator=dict(questions.group_by("generator").len().sort("generator").iter_rows()),
+        by_variant=dict(questions.group_by("variant").len().sort("variant").iter_rows()),
+        per_subject=run.subject_metrics(),
+        paths=paths,
     )
     print(f"synthesize: kept {questions.height} problems, rejected {rejects.height}")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from mathforge.config import load_params
 from mathforge.contracts.seeds import SEEDS, TAXONOMY
 from mathforge.errors import run_stage
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_parquet
 from mathforge.seeds import build_taxonomy, read_seed_files
 from mathforge.stage import Stage, atomic_dir
 from mathforge.teacher import SUBJECTS
@@ -45,14 +45,12 @@ def main(argv: list[str] | None = None) -> None:
         write_parquet(seeds, tmp / "seeds.parquet")
         write_parquet(taxonomy, tmp / "taxonomy.parquet")
     per_subject = dict(seeds.group_by("subject").len().sort("subject").iter_rows())
-    write_json(
-        stage.metrics(
-            seeds=len(seeds),
-            subjects=len(per_subject),
-            skills=taxonomy.height,
-            seeds_per_subject=per_subject,
-        ),
+    stage.write_metrics(
         args.metrics,
+        seeds=len(seeds),
+        subjects=len(per_subject),
+        skills=taxonomy.height,
+        seeds_per_subject=per_subject,
     )
     print(f"taxonomy: {len(seeds)} seeds, {len(per_subject)} subjects, {taxonomy.height} skills")
 

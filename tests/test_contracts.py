@@ -14,7 +14,7 @@ from mathforge.contracts.splits import TRAIN
 from mathforge.errors import UserError
 from mathforge.expectations import ExpectationFailed
 from mathforge.lineage import question_id
-from mathforge.stage import Stage, atomic_dir
+from mathforge.stage import Stage, atomic_dir, run_log_path
 from mathforge.views import TABLES, VIEWS
 
 TOY = Table(
@@ -118,6 +118,31 @@ def test_a_drop_is_a_reject_row_and_a_counter_under_one_name():
     assert "sandbox_isolation" not in metrics
     stage.uses_sandbox("bubblewrap")
     assert stage.metrics()["sandbox_isolation"] == "bubblewrap"
+
+
+def test_a_rerun_writes_the_same_metrics_and_its_timings_apart(tmp_path):
+    """The metrics file is tracked by DVC and git: what differs from run to run (seconds, rates,
+    resumed shards, also nested under a model) goes to the untracked run log beside it."""
+    path = tmp_path / "metrics" / "sample.json"
+    written = []
+    for seconds in (1.5, 2.5):
+        stage = Stage("sample")
+        stage.write_metrics(
+            path, paths=8, models={"tiny": {"accuracy": 0.5, "tokens_per_s": 80 / seconds}},
+            train_seconds=seconds, seconds_per_step=seconds / 4, paths_per_second=8 / seconds,
+            shards_resumed=int(seconds), wall_seconds_this_run=seconds,
+        )  # fmt: skip
+        written.append(path.read_bytes())
+        log = json.loads(run_log_path(path).read_text())
+        assert log["train_seconds"] == seconds and log["models"] == {
+            "tiny": {"tokens_per_s": 80 / seconds}
+        }
+        assert log["stage"] == "sample" and log["shards_resumed"] == int(seconds)
+    assert written[0] == written[1]
+    assert json.loads(written[0]) == {
+        "paths": 8, "models": {"tiny": {"accuracy": 0.5}}, "rejects": 0, "expectations_evaluated": 0
+    }  # fmt: skip
+    assert run_log_path(path) == tmp_path / "metrics" / "sample.run.json"
 
 
 def test_a_reason_that_is_not_a_name_fails_the_rejects_suite():

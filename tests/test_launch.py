@@ -29,7 +29,10 @@ TRAINING_STAGES = {"pretrain", "sft", "critique_train", "reward_train", "rft", "
     ],
 )
 def test_the_shipped_configs_validate(launcher, config):
-    assert launch_errors(LaunchParams(launcher=launcher, config=config), ROOT) == []
+    assert (
+        launch_errors(LaunchParams(launcher=launcher, config=config, deterministic=True), ROOT)
+        == []
+    )
 
 
 def test_the_shipped_zero_configs_are_zero_2_and_3():
@@ -48,7 +51,9 @@ def test_the_shipped_zero_configs_are_zero_2_and_3():
     ],
 )
 def test_a_config_that_disagrees_is_an_error(launcher, config, message):
-    (error,) = launch_errors(LaunchParams(launcher=launcher, config=config), ROOT)
+    (error,) = launch_errors(
+        LaunchParams(launcher=launcher, config=config, deterministic=True), ROOT
+    )
     assert message in error and config in error
 
 
@@ -65,7 +70,9 @@ def _edit_json(path: Path, change) -> None:
 
 
 def test_broken_zero_configs_are_errors(copied):
-    zero2 = LaunchParams(launcher="deepspeed", config="configs/accelerate/deepspeed_zero2.yaml")
+    zero2 = LaunchParams(
+        launcher="deepspeed", config="configs/accelerate/deepspeed_zero2.yaml", deterministic=True
+    )
     _edit_json(copied / "configs/deepspeed/zero2.json",
                lambda d: d["zero_optimization"].update(stage=1))  # fmt: skip
     assert "ZeRO-2 or ZeRO-3 wanted" in " ".join(launch_errors(zero2, copied))
@@ -80,7 +87,11 @@ def test_broken_zero_configs_are_errors(copied):
     raw["deepspeed_config"]["zero3_init_flag"] = False
     zero3.write_text(yaml.safe_dump(raw))
     errors = launch_errors(
-        LaunchParams(launcher="deepspeed", config="configs/accelerate/deepspeed_zero3.yaml"),
+        LaunchParams(
+            launcher="deepspeed",
+            config="configs/accelerate/deepspeed_zero3.yaml",
+            deterministic=True,
+        ),
         copied,
     )
     assert errors == [

@@ -311,7 +311,8 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     assert report["dropped_source_not_selected"] == 3
     assert report["dropped_over_max_examples"] == train.height - 3 - 10
     assert "llm" not in report["examples_by_generator"]
-    assert report["train_loss_final"] > 0 and report["train_seconds"] > 0
+    assert report["train_loss_final"] > 0 and "train_seconds" not in report
+    assert json.loads(metrics.with_name("tiny.run.json").read_text())["train_seconds"] > 0
     # held-out accuracy: mathforge evaluate on 8 eval problems, stratified (4 in distribution,
     # 4 ood), greedy, executed, graded: the same report the command gives for this model
     assert report["heldout_accuracy_problems"] == report["heldout_ood_accuracy_problems"] == 4
@@ -339,6 +340,17 @@ def test_stage_writes_model_metrics_and_curve(base_dir, problems, tmp_path):
     assert not (out.parent / ".tiny.tmp").exists() and not (out.parent / ".tiny.trainer").exists()
     # The prompt setting travels with the model, so sampling prompts it as it was trained.
     assert report["system_prompt"] is True and uses_system_prompt(out)
+    # What made the model travels with it: seeds, libraries, hardware (no time: a rerun here
+    # writes the same record, so the model's hash stays).
+    record = json.loads((out / "training.json").read_text())
+    assert (record["seed"], record["data_seed"], record["full_determinism"]) == (
+        cfg.seed,
+        cfg.seed,
+        True,
+    )
+    assert record["libraries"]["torch"] == torch.__version__ and record["processes"] == 1
+    assert record["torch_threads"] == torch.get_num_threads() and record["device"] == "cpu"
+    assert record["hardware"]["logical_cpus"] == os.cpu_count() and record["hardware"]["gpus"] == []
 
 
 def test_models_trained_without_the_system_message_get_prompts_without_it(tmp_path, tiny_tokenizer):

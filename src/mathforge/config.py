@@ -339,6 +339,11 @@ class LaunchParams(_Section):
         "deepspeed_zero2.yaml / deepspeed_zero3.yaml, whose deepspeed_config_file names the "
         "ZeRO JSON (configs/deepspeed/)"
     )
+    deterministic: bool = Field(
+        description="torch's deterministic algorithms in every trainer (TrainingArguments "
+        "full_determinism): a rerun on the same machine makes the same weights. On CPU it "
+        "changed nothing (the weights were already bit-identical); on a GPU it costs speed"
+    )
 
 
 class OptimizerParams(_Section):

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from mathforge.config import OptimizerParams
+from mathforge.training.run import trainer_args, write_training_record
 
 
 def reward_config(cfg: OptimizerParams, output_dir: Path):
@@ -25,28 +26,9 @@ def reward_config(cfg: OptimizerParams, output_dir: Path):
     from trl import RewardConfig
 
     return RewardConfig(
-        output_dir=str(output_dir),
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
+        **trainer_args(cfg, output_dir),
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
         max_length=cfg.max_length,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        use_cpu=cfg.use_cpu,
-        bf16=cfg.bf16,
-        activation_checkpointing=False,
-        dataloader_num_workers=0,
     )
 
 
@@ -92,6 +74,7 @@ def train_reward(
             if "loss" in e and "step" in e
         ]
         trainer.save_model(str(out_dir))
+        write_training_record(trainer, out_dir)
     tokenizer.save_pretrained(str(out_dir))
     steps = int(trainer.state.global_step)
     effective_batch = cfg.batch_size * cfg.gradient_accumulation_steps

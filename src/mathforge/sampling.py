@@ -83,7 +83,6 @@ def grade_paths(
                 "error_kind": g.error_kind,
                 "exec_stdout": None if g.exec is None else _tail(g.exec.stdout),
                 "exec_stderr": None if g.exec is None else _tail(g.exec.stderr),
-                "exec_seconds": None if g.exec is None else g.exec.duration_s,
                 "predicted": g.predicted,
                 "reference": gold,
                 "reference_source": "gold" if gold is not None else "none",

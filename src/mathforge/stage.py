@@ -7,21 +7,30 @@
     with atomic_dir(args.out_dir) as tmp:                # all of it, or nothing
         write_parquet(part, tmp / "train.parquet")
         stage.write_rejects(tmp / "rejects.parquet")
-    write_json(stage.metrics(rows=...), args.metrics)    # + dropped_<reason>, expectations, ...
+    stage.write_metrics(args.metrics, rows=..., train_seconds=...)  # + dropped_<reason>, ...
 
 Every dropped row is one `drop` call: the row goes to the stage's rejects table and its
 `dropped_<reason>` counter up, under the same name. `metrics()` adds what every stage reports:
 `expectations_evaluated`, the drop counters, and `sandbox_isolation` once the stage ran
 model-written code (`uses_sandbox`).
+
+The metrics file is a DVC output kept in git, so it holds only what the stage's inputs, params
+and code determine: a rerun writes it byte for byte again and leaves `dvc.lock` and
+`git status` as they were. What describes one run on one machine (wall-clock seconds, rates,
+shards resumed after a crash: `is_run_fact`) goes to `run_log_path(metrics)` beside it,
+`metrics/<stage>.run.json`, which git ignores and DVC does not track.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +39,7 @@ import polars as pl
 from mathforge.contracts import Table
 from mathforge.contracts.rejects import REJECTS
 from mathforge.expectations import Validator, expectations_module
-from mathforge.io import write_parquet
+from mathforge.io import write_json, write_parquet
 from mathforge.lineage import question_id as make_question_id
 
 
@@ -125,6 +134,57 @@ class Stage:
         if self.sandbox_isolation is not None:
             common["sandbox_isolation"] = self.sandbox_isolation
         return {**values, **common}
+
+    def write_metrics(self, path: Path, **values: Any) -> dict[str, Any]:
+        """Write `metrics(**values)` to `path` without its run facts, and the run facts (with
+        when and where the stage ran) to `run_log_path(path)`; returns what went to `path`."""
+        metrics, run = split_run_facts(self.metrics(**values))
+        write_json(metrics, path)
+        log = {
+            "stage": self.name,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": {
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+            },  # fmt: skip
+            **run,
+        }
+        write_json(log, run_log_path(Path(path)))
+        return metrics
+
+
+# Metrics that describe one run rather than its outputs, by name: wall-clock times and the rates
+# computed from them (`train_seconds`, `seconds_per_step`, `tokens_per_s`,
+# `paths_per_second`, ...) and how much of the work a crashed run had already done.
+RUN_FACTS = frozenset({"shards_resumed"})
+
+
+def is_run_fact(key: str) -> bool:
+    """True for a metric that changes from one run to the next with the same outputs."""
+    return "seconds" in key or key.endswith(("_per_s", "_per_second")) or key in RUN_FACTS
+
+
+def split_run_facts(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`metrics` as (what the outputs determine, this run's facts), nested dicts split alike
+    (a per-model rate goes to the run facts under the same model key)."""
+    kept: dict[str, Any] = {}
+    run: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if is_run_fact(key):
+            run[key] = value
+        elif isinstance(value, Mapping):
+            kept[key], inner = split_run_facts(value)
+            if inner:
+                run[key] = inner
+        else:
+            kept[key] = value
+    return kept, run
+
+
+def run_log_path(metrics_path: Path) -> Path:
+    """Where `write_metrics` puts one run's facts: beside the metrics, `<name>.run.json`."""
+    return metrics_path.with_name(f"{metrics_path.stem}.run.json")
 
 
 @contextmanager

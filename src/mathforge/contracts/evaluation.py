@@ -12,7 +12,7 @@ EVAL_MODES = ("greedy", "sampled")
 # The `paths` columns an evaluated solution keeps (its model is `stage`; its reference is gold).
 PATH_COLUMNS = (
     "question_id", "subject", "sample_index", "text", "programs", "final_answer", "exec_ok",
-    "error_kind", "exec_stdout", "exec_stderr", "exec_seconds", "predicted", "reference",
+    "error_kind", "exec_stdout", "exec_stderr", "predicted", "reference",
     "correct", "prompt_tokens", "completion_tokens", "finish_reason",
 )  # fmt: skip
 

@@ -38,7 +38,6 @@ PATHS = Table(
                values=PATH_ERROR_KINDS),
         Column("exec_stdout", pl.String, "tail of what the program printed"),
         Column("exec_stderr", pl.String, "tail of its stderr (tracebacks)"),
-        Column("exec_seconds", pl.Float64, "wall time of the run", between=(0, None)),
         Column("predicted", pl.String, "last non-empty stdout line: the path's answer"),
         Column("reference", pl.String, "the answer graded against (gold, or the majority's)"),
         Column("reference_source", pl.String, "where the reference came from", False,

@@ -27,7 +27,8 @@ import torch
 
 from mathforge.config import DpoParams
 from mathforge.solution import solve_prompt
-from mathforge.training.policy import common_config, curve_from_log
+from mathforge.training.policy import curve_from_log
+from mathforge.training.run import trainer_args, write_training_record
 
 INPUT_COLUMNS = ("pair_id", "question_id", "subject", "prompt", "chosen", "rejected")
 LOSS_TYPE = ["sigmoid", "sft"]
@@ -62,7 +63,7 @@ def dpo_config(cfg: DpoParams, output_dir: Path):
     from trl import DPOConfig
 
     return DPOConfig(
-        **common_config(cfg, output_dir),
+        **trainer_args(cfg, output_dir),
         max_length=cfg.max_length,
         beta=cfg.beta,
         loss_type=list(LOSS_TYPE),
@@ -110,6 +111,7 @@ def train_dpo(
         seconds = time.perf_counter() - start
         curve = curve_from_log(trainer.state.log_history, CURVE)
         trainer.save_model(str(out_dir))
+        write_training_record(trainer, out_dir)
     trainer.processing_class.save_pretrained(str(out_dir))
     (out_dir / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
     steps = int(trainer.state.global_step)

@@ -36,7 +36,8 @@ from mathforge.critique.judge import JudgeItem, judge_many
 from mathforge.grading import Graded, grade_solutions
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
-from mathforge.training.policy import common_config, curve_from_log
+from mathforge.training.policy import curve_from_log
+from mathforge.training.run import trainer_args, write_training_record
 
 INPUT_COLUMNS = ("question_id", "subject", "question", "answer", "solution")
 # plots/grpo/<target>.csv: column -> GRPOTrainer's log key (trl/trainer/grpo_trainer.py)
@@ -144,7 +145,7 @@ def grpo_config(cfg: GrpoParams, output_dir: Path):
     from trl import GRPOConfig
 
     return GRPOConfig(
-        **common_config(cfg, output_dir),
+        **trainer_args(cfg, output_dir),
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
@@ -193,6 +194,7 @@ def train_grpo(
         seconds = time.perf_counter() - start
         curve = curve_from_log(trainer.state.log_history, CURVE)
         trainer.save_model(str(out_dir))
+        write_training_record(trainer, out_dir)
     tokenizer.save_pretrained(str(out_dir))
     (out_dir / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
     steps = int(trainer.state.global_step)

@@ -1,6 +1,6 @@
 """What the policy stages after RFT share (`dpo`, `grpo`): the init model's check, its prompt
-setting carried over, the manifest of a policy trained from another policy directory, the
-DPO/GRPO configs' common fields, and the training curve read from TRL's log history."""
+setting carried over, the manifest of a policy trained from another policy directory, and the
+training curve read from TRL's log history."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import polars as pl
 
-from mathforge.config import OptimizerParams
 from mathforge.contracts.models import MANIFEST_FILE
 from mathforge.contracts.pairs import PAIRS
 from mathforge.contracts.policies import POLICY_MODELS
@@ -20,34 +19,6 @@ from mathforge.io import write_json, write_parquet
 from mathforge.modeling import PROMPT_FILE
 from mathforge.modeling.manifest import check_generates
 from mathforge.stage import Stage, atomic_dir
-
-
-def common_config(cfg: OptimizerParams, output_dir: Path) -> dict[str, Any]:
-    """TrainingArguments fields every TRL config here takes from our params: CPU-safe, no
-    checkpoints, no hub, no progress bars, no reporting, seeded."""
-    return {
-        "output_dir": str(output_dir),
-        "max_steps": cfg.max_steps,
-        "per_device_train_batch_size": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-        "learning_rate": cfg.learning_rate,
-        "lr_scheduler_type": cfg.lr_scheduler_type,
-        "warmup_steps": cfg.warmup_steps,
-        "weight_decay": cfg.weight_decay,
-        "logging_steps": cfg.logging_steps,
-        "logging_first_step": True,
-        "eval_strategy": "no",
-        "save_strategy": "no",
-        "report_to": "none",
-        "push_to_hub": False,
-        "disable_tqdm": True,
-        "seed": cfg.seed,
-        "data_seed": cfg.seed,
-        "use_cpu": cfg.use_cpu,
-        "bf16": cfg.bf16,
-        "activation_checkpointing": False,
-        "dataloader_num_workers": 0,
-    }
 
 
 def curve_from_log(log_history: list[dict[str, Any]], keys: dict[str, str]) -> list[dict]:

@@ -34,6 +34,7 @@ import torch
 from mathforge.config import SFTParams, TrainingParams
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
+from mathforge.training.run import trainer_args, write_training_record
 
 INPUT_COLUMNS = ("question_id", "subject", "question", "solution", "generator")
 
@@ -144,29 +145,10 @@ def sft_config(cfg: TrainingParams, output_dir: Path):
     from trl import SFTConfig
 
     return SFTConfig(
-        output_dir=str(output_dir),
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
+        **trainer_args(cfg, output_dir),
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
         max_length=cfg.max_length,
         completion_only_loss=True,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        use_cpu=cfg.use_cpu,
-        bf16=cfg.bf16,
-        activation_checkpointing=False,
-        dataloader_num_workers=0,
         # Batches of similar lengths: the corpus mixes 60- and 250-token rows, and padding to
         # the longest made a step 1.9x slower (benchmarks/bench_training.py).
         train_sampling_strategy="group_by_length",
@@ -273,6 +255,7 @@ def train_chat(
             if "loss" in e and "step" in e
         ]
         trainer.save_model(str(out_dir))
+        write_training_record(trainer, out_dir)
     tokenizer.save_pretrained(str(out_dir))
     steps = int(trainer.state.global_step)
     effective_batch = cfg.batch_size * cfg.gradient_accumulation_steps

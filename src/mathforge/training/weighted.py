@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from mathforge.config import RftParams
+from mathforge.training.run import write_training_record
 from mathforge.training.sft import plain_loss_trainer, sft_config, tokenize_chat
 
 WEIGHT_COLUMN = "hard"  # the column the weights are computed from (0/1)
@@ -203,6 +204,7 @@ def train_weighted(
             if "loss" in e and "step" in e
         ]  # fmt: skip
         trainer.save_model(str(out_dir))
+        write_training_record(trainer, out_dir)
     tokenizer.save_pretrained(str(out_dir))
     (out_dir / "training_args.bin").unlink(missing_ok=True)  # pickled args: params.yaml says it
     steps = int(trainer.state.global_step)
