@@ -26,6 +26,7 @@ TRAINING_STAGES = {"pretrain", "sft", "critique_train", "reward_train", "rft", "
         ("single", "configs/accelerate/single.yaml"),
         ("deepspeed", "configs/accelerate/deepspeed_zero2.yaml"),
         ("deepspeed", "configs/accelerate/deepspeed_zero3.yaml"),
+        ("deepspeed", "configs/accelerate/deepspeed_zero2_multinode.yaml"),
     ],
 )
 def test_the_shipped_configs_validate(launcher, config):
@@ -33,6 +34,24 @@ def test_the_shipped_configs_validate(launcher, config):
         launch_errors(LaunchParams(launcher=launcher, config=config, deterministic=True), ROOT)
         == []
     )
+
+
+def test_a_multinode_hostfile_must_match_the_machines_and_processes(tmp_path):
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    cfg = LaunchParams(
+        launcher="deepspeed", config="configs/accelerate/deepspeed_zero2_multinode.yaml",
+        deterministic=False,
+    )  # fmt: skip
+    hostfile = tmp_path / "configs/deepspeed/hostfile"
+    hostfile.write_text("node-0 slots=8\nnode-1 slots=4\n")
+    (error,) = launch_errors(cfg, tmp_path)
+    assert "2 hosts with 12 slots" in error and "num_processes 16" in error
+    hostfile.write_text("node-0 slots=8\nnode-1 8\n")
+    (error,) = launch_errors(cfg, tmp_path)
+    assert error.startswith("configs/deepspeed/hostfile:2: 'node-1 8'")
+    hostfile.unlink()
+    (error,) = launch_errors(cfg, tmp_path)
+    assert "num_machines 2 wants deepspeed_hostfile" in error
 
 
 def test_the_shipped_zero_configs_are_zero_2_and_3():

@@ -247,6 +247,27 @@ def test_exp_run_reruns_only_what_a_param_touches(repo):
     assert "up to date" in run(["dvc", "status", "--with-deps", "sample"], repo).stdout
 
 
+# The stages before any training: their outputs are bit-identical across clones and machines.
+DATA_STAGES = {"taxonomy", "synthesize", "split", "corpus", "base"}
+
+
+def test_a_clean_clone_reproduces_the_data_stages_hashes(pipeline, tmp_path):
+    """Two clean clones of one commit: `dvc repro` in the second (no DVC cache, no run cache,
+    so every stage runs) writes the outputs, hashes and metrics the first wrote: dvc.lock and
+    every tracked file come out as committed, and git has nothing to add."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(pipeline), str(clone)], tmp_path)
+    assert not (clone / ".dvc/cache").exists()
+    proc = run(["dvc", "repro", *sorted(DATA_STAGES)], clone)
+    assert stages_run(proc) == DATA_STAGES
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
+    assert lock == yaml.safe_load((pipeline / "dvc.lock").read_text())["stages"]
+    ours, theirs = tracked_outputs(clone), tracked_outputs(pipeline)
+    assert {"data/splits/train.parquet", "models/base/policy_small/model.safetensors"} <= set(ours)
+    assert all(theirs[path] == data for path, data in ours.items())
+
+
 def tracked_outputs(repo: Path) -> dict[str, bytes]:
     """Every file DVC or git tracks under data/, models/ and metrics/, by relative path."""
     return {

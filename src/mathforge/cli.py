@@ -29,6 +29,7 @@ from mathforge.errors import UserError
 from mathforge.grading import Graded, grade_programs
 from mathforge.io import write_parquet, write_text
 from mathforge.launch import launch_errors
+from mathforge.profiles import apply_profile
 from mathforge.sandbox import SandboxUnavailable
 from mathforge.solution import parse_solution, program_of
 from mathforge.views import VIEWED, MissingViewError, connect, contracts_markdown, referenced_views
@@ -403,6 +404,22 @@ def check(root: Annotated[Path, typer.Option(help="repository root")] = Path("."
     if problems:
         raise typer.Exit(1)
     err.print(f"{params} and {dvc_yaml}: ok ({len(sections)} sections)")
+
+
+@app.command()
+def profile(
+    file: Annotated[Path, typer.Argument(help="a profile: configs/profiles/gpu.yaml or tiny.yaml")],
+    root: Annotated[Path, typer.Option(help="repository root")] = Path("."),
+) -> None:
+    """Lay a params profile over params.yaml (comments kept), then check it as `check` does.
+    Back to the CPU demo: git checkout params.yaml."""
+    try:
+        apply_profile(file, root / "params.yaml")
+    except (ParamsError, OSError, yaml.YAMLError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    err.print(f"{root / 'params.yaml'}: {file} laid over it (undo: git checkout params.yaml)")
+    check(root)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,33 @@ def launch_errors(cfg: LaunchParams, root: Path) -> list[str]:
     if cfg.launcher == "single":
         processes = loaded.num_processes
         return [] if processes == 1 else [f"{where}: num_processes {processes}, single wants 1"]
-    return deepspeed_errors(loaded.deepspeed_config or {}, root, where)
+    problems = deepspeed_errors(loaded.deepspeed_config or {}, root, where)
+    if loaded.num_machines > 1:
+        problems += hostfile_errors(loaded.deepspeed_config or {}, loaded, root, where)
+    return problems
+
+
+def hostfile_errors(section: dict, loaded, root: Path, where: str) -> list[str]:
+    """Past one node: DeepSpeed's hostfile (`deepspeed_hostfile`, lines `host slots=N`) names
+    `num_machines` hosts whose slots add up to `num_processes`."""
+    name = section.get("deepspeed_hostfile")
+    if not name or not (Path(root) / name).is_file():
+        return [f"{where}: num_machines {loaded.num_machines} wants deepspeed_hostfile, a file"]
+    slots = {}
+    for n, line in enumerate((Path(root) / name).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        host, _, count = line.partition(" slots=")
+        if not count.strip().isdigit():
+            return [f"{name}:{n}: '{line}' is not 'host slots=N'"]
+        slots[host.strip()] = int(count)
+    if len(slots) != loaded.num_machines or sum(slots.values()) != loaded.num_processes:
+        return [
+            f"{name}: {len(slots)} hosts with {sum(slots.values())} slots, but {where} has "
+            f"num_machines {loaded.num_machines} and num_processes {loaded.num_processes}"
+        ]
+    return []
 
 
 def deepspeed_errors(section: dict, root: Path, where: str) -> list[str]:
