@@ -33,7 +33,7 @@ from mathforge.solution import solve_prompt
 from mathforge.teacher import SUBJECTS, generate
 from mathforge.training.sft import train_sft
 
-pytestmark = pytest.mark.slow  # 45 s on 2 busy cores, +16 s the first time (the conversion)
+pytestmark = pytest.mark.slow  # 42-45 s on 2 busy cores, +16 s the first time (the conversion)
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = 134_515_008  # SmolLM2-135M (its embeddings tied to the LM head)
