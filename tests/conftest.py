@@ -11,6 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from openai_server import openai_server  # noqa: E402, F401  (a real local OpenAI-compatible server)
+from smollm2 import smollm2  # noqa: E402, F401  (SmolLM2-135M-Instruct, converted once)
 
 
 @pytest.fixture(scope="session")
