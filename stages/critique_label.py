@@ -9,7 +9,8 @@ Writes  OUT         data/scores/judged.parquet (contract and view `judged`): one
         METRICS     metrics/critique_label.json: paths judged by role, accepted, the judge's
                     "right answer, wrong reasoning" verdicts (correct paths it rejects), failed
                     checks, score counts, unparseable outputs, the share of the problems' own
-                    reference solutions the judge accepts (its calibration), paths/s
+                    reference solutions the judge accepts (its calibration); seconds and
+                    paths/s in its run log, metrics/critique_label.run.json (mathforge.stage)
         PLOT        plots/critique/judge_scores.csv: score, correct (a dvc plots histogram)
 The judge is programmatic on CPU (mathforge.critique.judge) or an OpenAI-compatible endpoint
 on the GPU profile (mathforge.critique.endpoint); `critique_label.judge` chooses.

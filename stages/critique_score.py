@@ -11,7 +11,8 @@ Writes  OUT         data/scores/critique.parquet (contract and view `critique_sc
                     critique, its check verdicts and the score parsed from it (null, with the
                     reason, when the critique does not parse: a reject, never a zero)
         METRICS     metrics/critique_score.json: paths, unparseable, score counts, the share
-                    it accepts of the correct and of the incorrect paths, critiques/s
+                    it accepts of the correct and of the incorrect paths (seconds and
+                    critiques/s: the run log, metrics/critique_score.run.json)
 """
 
 from __future__ import annotations

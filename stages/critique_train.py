@@ -6,7 +6,8 @@ Reads   TRAIN       data/splits/train.parquet: the problems' text
                     every path of the `train` and `heldout` problems (mathforge.scoring)
         BASE_MODEL  the model it starts from (`critique_model.base_model`)
 Writes  OUT_DIR     models/critique/: the model, its tokenizer and manifest (contract `models`)
-        METRICS     metrics/critique_train.json: training (steps, losses, seconds), and the
+        METRICS     metrics/critique_train.json: training (steps, losses; its seconds in the
+                    run log, metrics/critique_train.run.json), and the
                     agreement of its accept/reject decisions with the judge's on the heldout
                     problems' paths, on all of them and on the judge's "right answer, wrong
                     reasoning" ones apart

@@ -13,7 +13,8 @@ Writes  OUT_DIR/scores.parquet     one row per path of a `score` problem (contra
                     (contract and view `filtered`)
         OUT_DIR/problems.parquet   one row per `score` problem (contract and view
                     `scored_problems`): paths, passed, kept, the first paths judged, hard
-        METRICS     paths in, scored, kept, dropped_<reason>, problems, hard problems, seconds
+        METRICS     paths in, scored, kept, dropped_<reason>, problems, hard problems (seconds:
+                    the run log, metrics/filter.run.json)
 The verdicts, their precedence and the hard flag: mathforge.filtering. Which problems are
 `score` problems: scoring.* (mathforge.scoring); the other problems' paths train and measure the
 scorers and are not filtered here. Rows: scores = paths of score problems; filtered = kept

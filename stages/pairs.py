@@ -11,8 +11,7 @@ Writes  OUT_DIR/pairs.parquet   one row per pair (contract and view `pairs`): pr
                     generated), both path ids, models, critique scores and rewards, pair_type,
                     the hard flag, a JSON detail
         METRICS     strategy, pairs, pairs by type (every type, zeros too), problems, hard ones,
-                    without a good path, with a pair, paths used; timings are printed, not
-                    written (they would change dvc.lock on every run)
+                    without a good path, with a pair, paths used (timings are printed)
 The strategies and pair types: mathforge.pairs (`pairs.strategy`: hard, best_worst, margin).
 Rows: at most pairs.max_per_problem per problem (hard; one for the others), every chosen path
 passed every check of the filter, every rejected path in one pair only.

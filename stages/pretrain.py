@@ -5,7 +5,8 @@ Reads   CORPUS       data/corpus/corpus.parquet (stage corpus): prompt, completi
         BASE_MODEL   models/base/<name>/ (stage base)
 Writes  OUT_DIR      models/pretrained/<name>/: the trained model and tokenizer, its prompt
                      setting (copied from the base) and manifest.parquet (contract `models`)
-        METRICS      metrics/pretrain/<name>.json: rows, steps, seconds, train loss, held-out
+        METRICS      metrics/pretrain/<name>.json: rows, steps, train loss (seconds: the run
+                     log, metrics/pretrain/<name>.run.json), held-out
                      loss before/after (`pretrain.heldout_rows` corpus rows never trained on),
                      and held-out accuracy in the program format (question -> program,
                      greedy, executed in the sandbox, graded; in distribution and OOD, 95%

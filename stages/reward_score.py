@@ -8,7 +8,8 @@ Reads   PATHS       data/paths/ (stage sample): <model>/shard-*.parquet, path_id
                     or was measured on)
 Writes  OUT         data/scores/reward.parquet (contract `reward_scores`): path_id,
                     question_id, reward; one row per path of every `score` problem
-        METRICS     metrics/reward_score.json: paths, problems, seconds, paths/s, paths cut to
+        METRICS     metrics/reward_score.json: paths, problems (seconds and paths/s: the run
+                    log, metrics/reward_score.run.json), paths cut to
                     reward.max_length, and how the rewards separate correct from incorrect
                     paths (the answer-only grade): across problems (AUC over all paths) and
                     within them (mean AUC per problem, pooled pair accuracy, top-1 correct)

@@ -11,7 +11,8 @@ Writes  OUT_DIR     models/reward/: the reward model and tokenizer (save_pretrai
                     profile `pretrained.json` naming `reward.pretrained` instead), its prompt
                     setting, pairs.parquet (contract `reward_pairs`: every train and held-out
                     pair) and manifest.parquet (contract `reward_model`)
-        METRICS     metrics/reward_train.json: pairs by role and kind, problems, steps, seconds,
+        METRICS     metrics/reward_train.json: pairs by role and kind, problems, steps (seconds:
+                    the run log, metrics/reward_train.run.json),
                     train loss and accuracy, held-out pairwise accuracy (overall and by kind) and
                     how the held-out paths' rewards separate correct from incorrect, within and
                     across problems

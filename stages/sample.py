@@ -12,10 +12,11 @@ Writes  OUT_DIR/<model>/shard-NNNNN.parquet   one row per path (contract and vie
         OUT_DIR/rejects.parquet    problems left without a reference (no majority answer)
         METRICS     per model: accuracy overall and per subject (correct / graded paths; wrong
                     and ungradable paths counted apart), pass@k, problems with a correct path,
-                    error kinds, distinct answers per problem, finish reasons,
+                    error kinds, distinct answers per problem, finish reasons; the majority
+                    vote's outcome. Its run log (metrics/sample.run.json, mathforge.stage):
                     paths/s and tokens/s per generating process (over the seconds its
                     shards took: with several workers, less than the stage's rate;
-                    wall_seconds_this_run is the stage's); the majority vote's outcome
+                    wall_seconds_this_run is the stage's), shards resumed
 Sharded and resumable: each (model, block of `shard_size` problems) is one shard, kept in
 OUT_DIR.partial/<fingerprint>/ as soon as it is graded (mathforge.shards). A rerun after a
 crash or a kill (also after `dvc repro` deleted OUT_DIR) skips the finished shards and

@@ -8,7 +8,7 @@ Reads   TRAIN        data/splits/train.parquet: question_id, subject, question, 
 Writes  OUT_DIR      models/sft/<name>/: the fine-tuned model and tokenizer (save_pretrained),
                      plus sft_examples.parquet (contract `sft_examples`) naming the train rows
                      it learned from, for lineage, and manifest.parquet (contract `models`)
-        METRICS      metrics/sft/<name>.json: examples, tokens, steps, seconds, final train
+        METRICS      metrics/sft/<name>.json: examples, tokens, steps, final train
                      loss, held-out loss before/after on eval reference solutions, and why
                      train rows were left out (no_solution, source_not_selected,
                      over_max_examples)
