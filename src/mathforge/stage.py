@@ -147,7 +147,7 @@ class Stage:
                 "machine": platform.machine(),
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
-            },  # fmt: skip
+            },
             **run,
         }
         write_json(log, run_log_path(Path(path)))
