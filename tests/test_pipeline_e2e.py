@@ -269,12 +269,15 @@ def test_a_clean_clone_reproduces_the_data_stages_hashes(pipeline, tmp_path):
 
 
 def tracked_outputs(repo: Path) -> dict[str, bytes]:
-    """Every file DVC or git tracks under data/, models/ and metrics/, by relative path."""
+    """Every file DVC or git tracks under data/, models/ and metrics/, by relative path (not
+    the scratch shards, nor the run logs: one run's timings, git-ignored)."""
     return {
         str(p.relative_to(repo)): p.read_bytes()
         for top in ("data", "models", "metrics")
         for p in sorted((repo / top).rglob("*"))
-        if p.is_file() and not any(part.endswith((".partial", ".tmp")) for part in p.parts)
+        if p.is_file()
+        and not any(part.endswith((".partial", ".tmp")) for part in p.parts)
+        and not p.name.endswith(".run.json")
     }
 
 
