@@ -34,17 +34,17 @@ from transformers.utils import logging as hf_logging
 from mathforge.config import RftParams, load_params
 from mathforge.contracts.diversity import SELECTED
 from mathforge.contracts.models import EXAMPLES_FILE, SFT_EXAMPLES
-from mathforge.contracts.policies import RFT_EXAMPLES
+from mathforge.contracts.policies import POLICY_MODELS, RFT_EXAMPLES
 from mathforge.contracts.splits import EVAL, TRAIN
 from mathforge.errors import UserError, run_stage
 from mathforge.evaluation import heldout_accuracy
 from mathforge.grading import sandbox_isolation
 from mathforge.io import write_parquet, write_text
 from mathforge.modeling import PROMPT_FILE, resolve_model_path, uses_system_prompt
+from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.solution import solve_prompt
 from mathforge.splitting import stratified_sample
 from mathforge.stage import Stage, atomic_dir
-from mathforge.training.policy import write_policy_manifest
 from mathforge.training.weighted import curve_csv, train_weighted
 
 RFT_EXAMPLES_FILE = Path(RFT_EXAMPLES.glob).name  # type: ignore[arg-type]
@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         stage.validate(lineage, RFT_EXAMPLES, row_count=rows.height)
         write_parquet(lineage, tmp / RFT_EXAMPLES_FILE)
         probe = solve_prompt(heldout["question"][0], system=system)
-        sample = write_policy_manifest(stage, tmp, cfg.target, start, system, rows.height, probe)
+        sample = write_trained_manifest(
+            stage, tmp, cfg.target, start, system, rows.height, probe, POLICY_MODELS
+        )
         metrics |= heldout_accuracy(tmp, eval_df, cfg)
         stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
 

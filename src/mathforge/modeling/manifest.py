@@ -1,9 +1,11 @@
-"""The `models` row a training stage writes beside the model it saved."""
+"""The manifest row a training stage writes beside the model it saved (contract `models`, or
+`policy_models` for the policies trained from another policy: rft, dpo, grpo)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mathforge.contracts import Table
 from mathforge.contracts.models import MANIFEST_FILE, MODELS
 from mathforge.errors import UserError
 from mathforge.io import write_parquet
@@ -35,15 +37,16 @@ def write_trained_manifest(
     system: bool,
     examples: int,
     probe: list[dict[str, str]],
+    table: Table = MODELS,
 ) -> str:
     """Reload the trained model in `model_dir`, check it generates for the chat `probe`,
-    describe it in one validated `models` row (stage, parent, size, prompt setting, examples)
+    describe it in one validated row of `table` (stage, parent, size, prompt setting, examples)
     and write that as its manifest; returns what it generated."""
     from transformers import AutoModelForCausalLM
 
     sample = check_generates(model_dir, probe)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    manifest = MODELS.frame(
+    manifest = table.frame(
         [
             {
                 "stage": stage.name,
@@ -58,6 +61,6 @@ def write_trained_manifest(
             }
         ]
     )
-    stage.validate(manifest, MODELS, row_count=1)
+    stage.validate(manifest, table, row_count=1)
     write_parquet(manifest, model_dir / MANIFEST_FILE)
     return sample

@@ -11,13 +11,12 @@ from typing import Any
 
 import polars as pl
 
-from mathforge.contracts.models import MANIFEST_FILE
 from mathforge.contracts.pairs import PAIRS
 from mathforge.contracts.policies import POLICY_MODELS
 from mathforge.errors import UserError
-from mathforge.io import write_json, write_parquet
+from mathforge.io import write_json
 from mathforge.modeling import PROMPT_FILE
-from mathforge.modeling.manifest import check_generates
+from mathforge.modeling.manifest import write_trained_manifest
 from mathforge.stage import Stage, atomic_dir
 
 
@@ -41,43 +40,6 @@ def curve_csv(curve: list[dict[str, float]], columns: list[str]) -> str:
         cells += [f"{point[c]:.6g}" if c in point else "" for c in columns]
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
-
-
-def write_policy_manifest(
-    stage: Stage,
-    model_dir: Path,
-    name: str,
-    parent: Path,
-    system: bool,
-    examples: int,
-    probe: list[dict[str, str]],
-) -> str:
-    """Reload the trained policy in `model_dir`, check it generates for the chat `probe`,
-    describe it in one validated `policy_models` row and write that as its manifest; returns
-    what it generated."""
-    from transformers import AutoModelForCausalLM
-
-    sample = check_generates(model_dir, probe)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    manifest = POLICY_MODELS.frame(
-        [
-            {
-                "stage": stage.name,
-                "model": name,
-                "kind": "built",
-                "pretrained": None,
-                "parent": str(parent),
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "vocab_size": model.config.vocab_size,
-                "system_prompt": system,
-                "examples": examples,
-                "load_check": "generate",
-            }
-        ]
-    )
-    stage.validate(manifest, POLICY_MODELS, row_count=1)
-    write_parquet(manifest, model_dir / MANIFEST_FILE)
-    return sample
 
 
 def check_init_model(path: Path) -> None:
@@ -137,8 +99,8 @@ def train_policy(
         seconds = metrics.pop("seconds")
         copy_prompt_setting(init_model, tmp, system)
         probe = solve_prompt(probe_question, system=system)
-        sample = write_policy_manifest(
-            stage, tmp, out_dir.name, init_model, system, metrics[examples], probe
+        sample = write_trained_manifest(
+            stage, tmp, out_dir.name, init_model, system, metrics[examples], probe, POLICY_MODELS
         )
         metrics |= heldout_accuracy(tmp, eval_split, cfg)
         stage.uses_sandbox(sandbox_isolation(cfg.sandbox))
