@@ -11,7 +11,8 @@ Writes  OUT_DIR/pairs.parquet   one row per pair (contract and view `pairs`): pr
                     generated), both path ids, models, critique scores and rewards, pair_type,
                     the hard flag, a JSON detail
         METRICS     strategy, pairs, pairs by type (every type, zeros too), problems, hard ones,
-                    without a good path, with a pair, paths used (timings are printed)
+                    without a good path, with a pair, paths used (its seconds: the run log,
+                    metrics/pairs.run.json)
 The strategies and pair types: mathforge.pairs (`pairs.strategy`: hard, best_worst, margin).
 Rows: at most pairs.max_per_problem per problem (hard; one for the others), every chosen path
 passed every check of the filter, every rejected path in one pair only.
@@ -124,12 +125,16 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out_dir) as tmp:
         write_parquet(pairs, tmp / PAIRS_FILE)
     counts = summary(pairs, problems, without_good, hard)
-    stage.write_metrics(args.metrics, strategy=cfg.strategy, **counts)
+    seconds = round(time.perf_counter() - started, 2)
+    stage.write_metrics(
+        args.metrics, strategy=cfg.strategy, **counts, seconds_mining=round(mined_at - started, 2),
+        seconds=seconds,
+    )  # fmt: skip
     print(
         f"pairs ({cfg.strategy}): {counts['pairs']} pairs from {counts['problems_with_pair']} of "
         f"{problems} problems; "
         + ", ".join(f"{t} {n}" for t, n in counts["by_type"].items() if n)
-        + f"; mined in {mined_at - started:.1f} s, {time.perf_counter() - started:.1f} s in all"
+        + f"; mined in {mined_at - started:.1f} s, {seconds:.1f} s in all"
     )
 
 

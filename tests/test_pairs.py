@@ -402,6 +402,8 @@ def test_stage_end_to_end_and_the_lineage_query(tmp_path):
     assert metrics["paths_used"] == 8 and metrics["chosen_paths"] == 2
     assert metrics["expectations_evaluated"] > 30
     assert not any("second" in key for key in metrics)  # no timings: dvc.lock stays put
+    run_log = json.loads((tmp_path / "metrics/pairs.run.json").read_text())  # they are here
+    assert run_log["seconds"] >= run_log["seconds_mining"] > 0
     out = pl.read_parquet(tmp_path / "data/pairs/pairs.parquet")
     assert out.schema == PAIRS.schema
     assert sorted(p.name for p in (tmp_path / "data/pairs").iterdir()) == ["pairs.parquet"]
