@@ -38,9 +38,10 @@ def launch_errors(cfg: LaunchParams, root: Path) -> list[str]:
     if cfg.launcher == "single":
         processes = loaded.num_processes
         return [] if processes == 1 else [f"{where}: num_processes {processes}, single wants 1"]
-    problems = deepspeed_errors(loaded.deepspeed_config or {}, root, where)
+    section = loaded.deepspeed_config or {}
+    problems = deepspeed_errors(section, root, where)
     if loaded.num_machines > 1:
-        problems += hostfile_errors(loaded.deepspeed_config or {}, loaded, root, where)
+        problems += hostfile_errors(section, loaded, root, where)
     return problems
 
 
@@ -48,10 +49,11 @@ def hostfile_errors(section: dict, loaded, root: Path, where: str) -> list[str]:
     """Past one node: DeepSpeed's hostfile (`deepspeed_hostfile`, lines `host slots=N`) names
     `num_machines` hosts whose slots add up to `num_processes`."""
     name = section.get("deepspeed_hostfile")
-    if not name or not (Path(root) / name).is_file():
+    path = Path(root) / name if name else None
+    if path is None or not path.is_file():
         return [f"{where}: num_machines {loaded.num_machines} wants deepspeed_hostfile, a file"]
     slots = {}
-    for n, line in enumerate((Path(root) / name).read_text().splitlines(), 1):
+    for n, line in enumerate(path.read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue

@@ -25,8 +25,6 @@ import yaml
 from mathforge.config import ParamsError, check_all
 from mathforge.io import write_text
 
-PROFILES_DIR = Path("configs/profiles")
-
 
 def read_profile(path: str | Path) -> dict[str, Any]:
     """A profile file: a mapping of params.yaml sections to the values it changes."""
